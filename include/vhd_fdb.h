@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhd_fdb.h: a bridge's forwarding table (MAC -> port).
+ *
+ * Built on rte_hash with lock-free readers and RCU-deferred slot reuse
+ * (rte_hash_rcu_qsbr_add). Any datapath lcore may learn (hash adds take the
+ * hash's writer lock, but only for a MAC not seen before); the control
+ * thread ages. Per-entry data lives in an array indexed by the hash
+ * position, so refreshing an entry is one plain store, made only when the
+ * second changes. A freed slot's port is VHD_PORT_NONE, so a reader that
+ * races with a new add sees "unknown" and floods, never a stale port.
+ */
+#ifndef VHD_FDB_H
+#define VHD_FDB_H
+
+#include <stdint.h>
+
+#include <rte_rcu_qsbr.h>
+
+struct vhd_bridge_stats;
+
+struct vhd_fdb_entry {
+	uint64_t key; /* MAC in the low 48 bits (as read from the frame) */
+	uint32_t seen; /* vhd_clock second of the last frame from it */
+	uint16_t port;
+	uint16_t pad;
+};
+
+struct vhd_fdb {
+	struct rte_hash *h;
+	struct vhd_fdb_entry *ent;
+	uint32_t n_ent; /* size of ent[]: every position rte_hash can return */
+	uint32_t cap;   /* cap on learned entries */
+};
+
+/* Key of a MAC stored at P (6 bytes; reads 8, so P+8 must be readable). */
+static inline uint64_t vhd_fdb_key(const void *p)
+{
+	uint64_t k;
+
+	__builtin_memcpy(&k, p, sizeof(k));
+	return k & UINT64_C(0xffffffffffff);
+}
+
+int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
+		   struct rte_rcu_qsbr *rcu);
+void vhd_fdb_free(struct vhd_fdb *f);
+
+/* Learn that KEYS[0..n) (distinct unicast MACs) are behind PORT. */
+void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
+		   uint16_t port, uint32_t now, struct vhd_bridge_stats *st);
+
+/* Ports of KEYS[0..n) (at most RTE_HASH_LOOKUP_BULK_MAX), VHD_PORT_NONE for
+ * unknown. */
+void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
+		    uint16_t *ports);
+
+/* Remove entries older than AGING seconds at NOW; returns how many. Control
+ * thread only. */
+uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging);
+
+/* Remove every entry of PORT (VHD_PORT_NONE: all). Control thread only. */
+uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port);
+
+uint32_t vhd_fdb_count(const struct vhd_fdb *f);
+
+#endif

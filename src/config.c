@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * config.c: the INI file into struct vhd_config.
+ *
+ * DPDK's rte_cfgfile does the parsing; it cannot say on which line a key
+ * stands, nor tell a syntax error from a missing file, so a short first pass
+ * over the raw text checks the syntax and records each key's line for the
+ * error messages. Nothing here needs the EAL.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_cfgfile.h>
+
+#include "vhd_config.h"
+
+#define MAX_KEYS 2048
+
+struct key_line {
+	char sec[CFG_NAME_LEN];
+	char key[CFG_NAME_LEN];
+	int line;
+};
+
+struct parse {
+	const char *file;
+	char *err;
+	size_t errlen;
+	struct key_line keys[MAX_KEYS];
+	int n_keys;
+};
+
+static int fail(struct parse *p, int line, const char *sec, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(struct parse *p, int line, const char *sec, const char *key,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (sec && key)
+		snprintf(p->err, p->errlen, "%s:%d: [%s] %s: %s", p->file, line,
+			 sec, key, msg);
+	else if (sec)
+		snprintf(p->err, p->errlen, "%s:%d: [%s]: %s", p->file, line,
+			 sec, msg);
+	else
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int key_line(const struct parse *p, const char *sec, const char *key)
+{
+	for (int i = 0; i < p->n_keys; i++)
+		if (strcmp(p->keys[i].sec, sec) == 0 &&
+		    (key == NULL ? p->keys[i].key[0] == '\0'
+				 : strcmp(p->keys[i].key, key) == 0))
+			return p->keys[i].line;
+	return 0;
+}
+
+/* First pass: syntax, lengths, duplicates; remember where each key is. */
+static int prescan(struct parse *p)
+{
+	char buf[1024], sec[CFG_NAME_LEN] = "";
+	int line = 0, rc = 0;
+	FILE *f = fopen(p->file, "r");
+
+	if (f == NULL) {
+		snprintf(p->err, p->errlen, "%s: cannot open: %s", p->file,
+			 strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+		char *s, *eq, *c;
+		size_t len = strlen(buf);
+
+		line++;
+		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
+			rc = fail(p, line, NULL, NULL, "line too long");
+			break;
+		}
+		c = strchr(buf, ';');
+		if (c)
+			*c = '\0';
+		s = trim(buf);
+		if (*s == '\0')
+			continue;
+		if (*s == '#') {
+			rc = fail(p, line, NULL, NULL,
+				  "comments start with ';', not '#'");
+			break;
+		}
+		if (p->n_keys == MAX_KEYS) {
+			rc = fail(p, line, NULL, NULL, "too many lines");
+			break;
+		}
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+
+			if (e == NULL || e[1] != '\0') {
+				rc = fail(p, line, NULL, NULL,
+					  "section header must be '[name]'");
+				break;
+			}
+			*e = '\0';
+			s = trim(s + 1);
+			if (*s == '\0' || strlen(s) >= CFG_NAME_LEN) {
+				rc = fail(p, line, NULL, NULL,
+					  "section name empty or too long");
+				break;
+			}
+			if (key_line(p, s, NULL)) {
+				rc = fail(p, line, s, NULL,
+					  "section repeated (first at line %d)",
+					  key_line(p, s, NULL));
+				break;
+			}
+			snprintf(sec, sizeof(sec), "%s", s);
+			snprintf(p->keys[p->n_keys].sec, CFG_NAME_LEN, "%s", s);
+			p->keys[p->n_keys].key[0] = '\0';
+			p->keys[p->n_keys++].line = line;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			rc = fail(p, line, sec[0] ? sec : NULL, NULL,
+				  "expected 'key = value' or '[section]'");
+			break;
+		}
+		if (sec[0] == '\0') {
+			rc = fail(p, line, NULL, NULL,
+				  "key before the first [section]");
+			break;
+		}
+		*eq = '\0';
+		char *key = trim(s), *val = trim(eq + 1);
+
+		if (*key == '\0' || strlen(key) >= CFG_NAME_LEN) {
+			rc = fail(p, line, sec, NULL, "key empty or too long");
+			break;
+		}
+		if (*val == '\0') {
+			rc = fail(p, line, sec, key, "empty value");
+			break;
+		}
+		if (strlen(val) >= CFG_VALUE_LEN) {
+			rc = fail(p, line, sec, key,
+				  "value longer than %d characters",
+				  CFG_VALUE_LEN - 1);
+			break;
+		}
+		if (key_line(p, sec, key)) {
+			rc = fail(p, line, sec, key,
+				  "key repeated (first at line %d)",
+				  key_line(p, sec, key));
+			break;
+		}
+		snprintf(p->keys[p->n_keys].sec, CFG_NAME_LEN, "%s", sec);
+		snprintf(p->keys[p->n_keys].key, CFG_NAME_LEN, "%s", key);
+		p->keys[p->n_keys++].line = line;
+	}
+	fclose(f);
+	return rc;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
+			  uint16_t *n)
+{
+	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	*n = 0;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t lo, hi;
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			*dash = '\0';
+		if (parse_u32(trim(tok), 0, 1023, &lo))
+			return -1;
+		hi = lo;
+		if (dash && parse_u32(trim(dash + 1), lo, 1023, &hi))
+			return -1;
+		for (uint32_t c = lo; c <= hi; c++) {
+			if (*n == max || (ncpu > 0 && c >= (uint32_t)ncpu))
+				return -1;
+			for (uint16_t i = 0; i < *n; i++)
+				if (cpus[i] == c)
+					return -1;
+			cpus[(*n)++] = (uint16_t)c;
+		}
+	}
+	return *n ? 0 : -1;
+}
+
+static bool valid_name(const char *s)
+{
+	if (*s == '\0' || strlen(s) >= VHD_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return false;
+	return true;
+}
+
+/* Every key of SEC must be in ALLOWED (a NULL-terminated list). */
+static int check_keys(struct parse *p, struct rte_cfgfile *cfg, const char *sec,
+		      const char *const *allowed)
+{
+	int n = rte_cfgfile_section_num_entries(cfg, sec);
+	struct rte_cfgfile_entry *ent;
+	int rc = 0;
+
+	if (n <= 0)
+		return 0;
+	ent = calloc(n, sizeof(*ent));
+	if (ent == NULL)
+		return fail(p, 0, sec, NULL, "out of memory");
+	n = rte_cfgfile_section_entries(cfg, sec, ent, n);
+	for (int i = 0; i < n && rc == 0; i++) {
+		const char *const *a = allowed;
+
+		while (*a && strcmp(*a, ent[i].name) != 0)
+			a++;
+		if (*a == NULL)
+			rc = fail(p, key_line(p, sec, ent[i].name), sec,
+				  ent[i].name, "unknown key");
+	}
+	free(ent);
+	return rc;
+}
+
+struct ctx {
+	struct parse *p;
+	struct rte_cfgfile *cfg;
+	const char *sec;
+};
+
+static const char *get(struct ctx *c, const char *key)
+{
+	return rte_cfgfile_get_entry(c->cfg, c->sec, key);
+}
+
+static int bad(struct ctx *c, const char *key, const char *what)
+{
+	return fail(c->p, key_line(c->p, c->sec, key), c->sec, key, "%s", what);
+}
+
+static int get_u32(struct ctx *c, const char *key, uint32_t min, uint32_t max,
+		   uint32_t def, uint32_t *out)
+{
+	const char *v = get(c, key);
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	if (parse_u32(v, min, max, out))
+		return fail(c->p, key_line(c->p, c->sec, key), c->sec, key,
+			    "'%s' is not a number from %u to %u", v, min, max);
+	return 0;
+}
+
+static int get_str(struct ctx *c, const char *key, const char *def, char *out,
+		   size_t len)
+{
+	const char *v = get(c, key);
+
+	if (v == NULL && def == NULL)
+		return fail(c->p, key_line(c->p, c->sec, NULL), c->sec, key,
+			    "missing required key");
+	snprintf(out, len, "%s", v ? v : def);
+	return 0;
+}
+
+static int parse_global(struct ctx *c, struct vhd_config *conf)
+{
+	static const char *const keys[] = {
+		"lcores",   "main-lcore", "socket-mem", "mbufs",
+		"file-prefix", "huge-dir", "log-level",  NULL};
+	uint32_t v;
+	const char *s;
+
+	if (check_keys(c->p, c->cfg, c->sec, keys))
+		return -1;
+	s = get(c, "lcores");
+	if (s && vhd_config_parse_cpus(s, conf->dp_cpus, VHD_MAX_DP_LCORES,
+				       &conf->n_dp))
+		return bad(c, "lcores",
+			   "expected a list of distinct existing CPUs such as "
+			   "'1' or '1,2' or '1-3'");
+	if (get_u32(c, "main-lcore", 0, 1023, conf->main_cpu, &v))
+		return -1;
+	if (sysconf(_SC_NPROCESSORS_CONF) > 0 &&
+	    v >= (uint32_t)sysconf(_SC_NPROCESSORS_CONF))
+		return bad(c, "main-lcore", "no such CPU on this machine");
+	conf->main_cpu = (uint16_t)v;
+	if (get_u32(c, "socket-mem", 16, 1 << 20, conf->socket_mem,
+		    &conf->socket_mem) ||
+	    get_u32(c, "mbufs", 1024, 1 << 24, 0, &conf->mbufs))
+		return -1;
+	if (get_str(c, "file-prefix", conf->file_prefix, conf->file_prefix,
+		    sizeof(conf->file_prefix)) ||
+	    get_str(c, "huge-dir", "", conf->huge_dir, sizeof(conf->huge_dir)) ||
+	    get_str(c, "log-level", "", conf->log_level,
+		    sizeof(conf->log_level)))
+		return -1;
+	if (!valid_name(conf->file_prefix))
+		return bad(c, "file-prefix",
+			   "use letters, digits, '_', '.' or '-'");
+	return 0;
+}
+
+static int parse_bridge(struct ctx *c, const char *name,
+			struct vhd_bridge_conf *b)
+{
+	static const char *const keys[] = {"mode", "mac-aging",
+					   "mac-table-size", NULL};
+	char mode[CFG_VALUE_LEN];
+
+	if (check_keys(c->p, c->cfg, c->sec, keys))
+		return -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->line = key_line(c->p, c->sec, NULL);
+	get_str(c, "mode", "learning", mode, sizeof(mode));
+	if (strcmp(mode, "learning") == 0)
+		b->mode = VHD_BR_LEARNING;
+	else if (strcmp(mode, "xconnect") == 0)
+		b->mode = VHD_BR_XCONNECT;
+	else
+		return bad(c, "mode", "expected 'learning' or 'xconnect'");
+	return get_u32(c, "mac-aging", 0, 86400 * 365, 300, &b->mac_aging) ||
+	       get_u32(c, "mac-table-size", 16, 1 << 22, 8192,
+		       &b->mac_table_size);
+}
+
+static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
+		      struct vhd_port_conf *pc)
+{
+	static const char *const vhost_keys[] = {"type", "bridge", "path",
+						 "mode", NULL};
+	static const char *const eth_keys[] = {"type",    "bridge",  "devargs",
+					       "queues",  "rx-desc", "tx-desc",
+					       NULL};
+	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
+	uint32_t v;
+	uint16_t i;
+
+	snprintf(pc->name, sizeof(pc->name), "%s", name);
+	pc->line = key_line(c->p, c->sec, NULL);
+	if (get_str(c, "type", NULL, type, sizeof(type)))
+		return -1;
+	if (strcmp(type, "vhost-user") == 0)
+		pc->type = VHD_PORT_VHOST;
+	else if (strcmp(type, "ethdev") == 0)
+		pc->type = VHD_PORT_ETH;
+	else
+		return bad(c, "type", "expected 'vhost-user' or 'ethdev'");
+	if (check_keys(c->p, c->cfg, c->sec,
+		       pc->type == VHD_PORT_VHOST ? vhost_keys : eth_keys))
+		return -1;
+	if (get_str(c, "bridge", NULL, br, sizeof(br)))
+		return -1;
+	for (i = 0; i < conf->n_bridges; i++)
+		if (strcmp(conf->bridges[i].name, br) == 0)
+			break;
+	if (i == conf->n_bridges)
+		return bad(c, "bridge", "no such [bridge] section");
+	pc->bridge = i;
+
+	if (pc->type == VHD_PORT_VHOST) {
+		char mode[CFG_VALUE_LEN];
+
+		if (get_str(c, "path", NULL, pc->path, sizeof(pc->path)))
+			return -1;
+		if (pc->path[0] != '/')
+			return bad(c, "path", "must be an absolute path");
+		if (strlen(pc->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return bad(c, "path", "too long for a unix socket");
+		get_str(c, "mode", "server", mode, sizeof(mode));
+		if (strcmp(mode, "server") == 0)
+			pc->client = false;
+		else if (strcmp(mode, "client") == 0)
+			pc->client = true;
+		else
+			return bad(c, "mode", "expected 'server' or 'client'");
+		pc->queues = 1;
+		return 0;
+	}
+	if (get_str(c, "devargs", NULL, pc->devargs, sizeof(pc->devargs)))
+		return -1;
+	if (get_u32(c, "queues", 1, VHD_MAX_QUEUES, 1, &v))
+		return -1;
+	pc->queues = (uint16_t)v;
+	if (get_u32(c, "rx-desc", 64, 8192, 1024, &v))
+		return -1;
+	pc->rx_desc = (uint16_t)v;
+	if (get_u32(c, "tx-desc", 64, 8192, 1024, &v))
+		return -1;
+	pc->tx_desc = (uint16_t)v;
+	return 0;
+}
+
+/* Checks that need the whole file: unique paths, xconnect port counts. */
+static int check_whole(struct parse *p, struct vhd_config *conf)
+{
+	char sec[CFG_NAME_LEN];
+
+	for (uint16_t i = 0; i < conf->n_ports; i++) {
+		struct vhd_port_conf *a = &conf->ports[i];
+
+		snprintf(sec, sizeof(sec), "port %s", a->name);
+		for (uint16_t j = 0; j < i; j++) {
+			struct vhd_port_conf *b = &conf->ports[j];
+
+			if (a->type == VHD_PORT_VHOST &&
+			    b->type == VHD_PORT_VHOST &&
+			    strcmp(a->path, b->path) == 0)
+				return fail(p, key_line(p, sec, "path"), sec,
+					    "path",
+					    "socket path already used by port "
+					    "'%s'",
+					    b->name);
+			if (a->type == VHD_PORT_ETH && b->type == VHD_PORT_ETH &&
+			    strcmp(a->devargs, b->devargs) == 0)
+				return fail(p, key_line(p, sec, "devargs"), sec,
+					    "devargs",
+					    "device already used by port '%s'",
+					    b->name);
+		}
+	}
+	for (uint16_t b = 0; b < conf->n_bridges; b++) {
+		int n = 0;
+
+		for (uint16_t i = 0; i < conf->n_ports; i++)
+			n += conf->ports[i].bridge == b;
+		snprintf(sec, sizeof(sec), "bridge %s", conf->bridges[b].name);
+		if (conf->bridges[b].mode == VHD_BR_XCONNECT && n != 2)
+			return fail(p, conf->bridges[b].line, sec, "mode",
+				    "xconnect needs exactly two ports, has %d",
+				    n);
+	}
+	return 0;
+}
+
+static void defaults(struct vhd_config *conf, const char *file)
+{
+	memset(conf, 0, sizeof(*conf));
+	snprintf(conf->file, sizeof(conf->file), "%s", file);
+	conf->dp_cpus[0] = 1;
+	conf->n_dp = 1;
+	conf->main_cpu = 0;
+	conf->socket_mem = 256;
+	snprintf(conf->file_prefix, sizeof(conf->file_prefix), "vhostd");
+}
+
+int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
+		    size_t errlen)
+{
+	struct parse *p = calloc(1, sizeof(*p));
+	struct rte_cfgfile *cfg = NULL;
+	char **names = NULL;
+	int n = 0, rc = -1;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->file = file;
+	p->err = err;
+	p->errlen = errlen;
+	defaults(conf, file);
+	if (prescan(p))
+		goto out;
+	cfg = rte_cfgfile_load(file, 0);
+	if (cfg == NULL) {
+		snprintf(err, errlen, "%s: rte_cfgfile could not parse it",
+			 file);
+		goto out;
+	}
+	n = rte_cfgfile_num_sections(cfg, NULL, 0);
+	names = calloc(n > 0 ? n : 1, sizeof(*names));
+	if (names == NULL)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		names[i] = malloc(CFG_NAME_LEN);
+		if (names[i] == NULL)
+			goto out;
+	}
+	rte_cfgfile_sections(cfg, names, n);
+
+	/* Bridges first, so that ports can refer to any of them. */
+	for (int pass = 0; pass < 3; pass++) {
+		for (int i = 0; i < n; i++) {
+			struct ctx c = {p, cfg, names[i]};
+			const char *sp = strchr(names[i], ' ');
+			const char *name = sp ? sp + 1 : "";
+			size_t kl = sp ? (size_t)(sp - names[i])
+				       : strlen(names[i]);
+			int line = key_line(p, names[i], NULL);
+
+			if (strcmp(names[i], "vhostd") == 0) {
+				if (pass == 0 && parse_global(&c, conf))
+					goto out;
+				continue;
+			}
+			if (kl == 6 && strncmp(names[i], "bridge", 6) == 0) {
+				if (pass != 1)
+					continue;
+				if (!valid_name(name)) {
+					fail(p, line, names[i], NULL,
+					     "expected [bridge NAME], NAME of "
+					     "letters, digits, '_', '.', '-'");
+					goto out;
+				}
+				if (conf->n_bridges == VHD_MAX_BRIDGES) {
+					fail(p, line, names[i], NULL,
+					     "more than %d bridges",
+					     VHD_MAX_BRIDGES);
+					goto out;
+				}
+				if (parse_bridge(&c, name,
+						 &conf->bridges[conf->n_bridges]))
+					goto out;
+				conf->n_bridges++;
+				continue;
+			}
+			if (kl == 4 && strncmp(names[i], "port", 4) == 0) {
+				if (pass != 2)
+					continue;
+				if (!valid_name(name)) {
+					fail(p, line, names[i], NULL,
+					     "expected [port NAME], NAME of "
+					     "letters, digits, '_', '.', '-'");
+					goto out;
+				}
+				if (conf->n_ports == VHD_MAX_PORTS) {
+					fail(p, line, names[i], NULL,
+					     "more than %d ports",
+					     VHD_MAX_PORTS);
+					goto out;
+				}
+				if (parse_port(&c, name, conf,
+					       &conf->ports[conf->n_ports]))
+					goto out;
+				conf->n_ports++;
+				continue;
+			}
+			if (pass == 0) {
+				fail(p, line, names[i], NULL,
+				     "unknown section (expected [vhostd], "
+				     "[bridge NAME] or [port NAME])");
+				goto out;
+			}
+		}
+	}
+	/* Section names are unique (prescan), so port and bridge names are. */
+	rc = check_whole(p, conf);
+out:
+	if (names)
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+	free(names);
+	if (cfg)
+		rte_cfgfile_close(cfg);
+	free(p);
+	return rc;
+}

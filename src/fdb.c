@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fdb.c: the MAC table of a learning bridge on rte_hash (see vhd_fdb.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "vhd.h"
+#include "vhd_fdb.h"
+
+int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
+		   struct rte_rcu_qsbr *rcu)
+{
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = cap,
+		.key_len = sizeof(uint64_t),
+		.hash_func = rte_hash_crc,
+		.socket_id = (int)rte_socket_id(),
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
+			      RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
+			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	struct rte_hash_rcu_config rc = {
+		.v = rcu,
+		.mode = RTE_HASH_QSBR_MODE_DQ,
+	};
+
+	memset(f, 0, sizeof(*f));
+	f->cap = cap;
+	/* With multi-writer adds, per-lcore slot caches make positions
+	 * reach past ENTRIES (rte_cuckoo_hash.c sizes its key store so). */
+	f->n_ent = cap + RTE_MAX_LCORE * 64;
+	f->h = rte_hash_create(&hp);
+	if (f->h == NULL)
+		return -rte_errno;
+	f->ent = rte_zmalloc(name, sizeof(*f->ent) * f->n_ent,
+			     RTE_CACHE_LINE_SIZE);
+	if (f->ent == NULL) {
+		rte_hash_free(f->h);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < f->n_ent; i++)
+		f->ent[i].port = VHD_PORT_NONE;
+	if (rcu != NULL && rte_hash_rcu_qsbr_add(f->h, &rc) != 0) {
+		int rc_err = -rte_errno;
+
+		vhd_fdb_free(f);
+		return rc_err;
+	}
+	return 0;
+}
+
+void vhd_fdb_free(struct vhd_fdb *f)
+{
+	rte_hash_free(f->h);
+	rte_free(f->ent);
+	memset(f, 0, sizeof(*f));
+}
+
+void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
+		   uint16_t port, uint32_t now, struct vhd_bridge_stats *st)
+{
+	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
+	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+
+	for (uint32_t i = 0; i < n; i++)
+		kp[i] = &keys[i];
+	rte_hash_lookup_bulk(f->h, kp, n, pos);
+	for (uint32_t i = 0; i < n; i++) {
+		struct vhd_fdb_entry *e;
+
+		if (likely(pos[i] >= 0)) {
+			e = &f->ent[pos[i]];
+			if (unlikely(__atomic_load_n(&e->key, __ATOMIC_ACQUIRE) !=
+				     keys[i]))
+				continue; /* slot being reused: next time */
+			/* Written only when changed: no cache line
+			 * bouncing between lcores in the steady state. */
+			if (unlikely(e->seen != now))
+				e->seen = now;
+			if (unlikely(e->port != port)) {
+				if (e->port != VHD_PORT_NONE)
+					st->moved++;
+				__atomic_store_n(&e->port, port,
+						 __ATOMIC_RELAXED);
+			}
+			continue;
+		}
+		if (rte_hash_count(f->h) >= (int32_t)f->cap) {
+			st->learn_full++;
+			continue;
+		}
+		pos[i] = rte_hash_add_key(f->h, kp[i]);
+		if (pos[i] < 0) {
+			st->learn_full++;
+			continue;
+		}
+		/* Port before key: a reader that sees the new key (acquire)
+		 * sees its port too. */
+		e = &f->ent[pos[i]];
+		e->seen = now;
+		e->port = port;
+		__atomic_store_n(&e->key, keys[i], __ATOMIC_RELEASE);
+		st->learned++;
+	}
+}
+
+void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
+		    uint16_t *ports)
+{
+	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
+	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+
+	for (uint32_t i = 0; i < n; i++)
+		kp[i] = &keys[i];
+	rte_hash_lookup_bulk(f->h, kp, n, pos);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct vhd_fdb_entry *e = &f->ent[pos[i] >= 0 ? pos[i] : 0];
+
+		/* A slot just reused for another MAC may still hold the old
+		 * key: that reads as unknown (flood), never as a stale port. */
+		ports[i] = pos[i] >= 0 && __atomic_load_n(&e->key,
+							  __ATOMIC_ACQUIRE) ==
+						  keys[i]
+				   ? __atomic_load_n(&e->port, __ATOMIC_RELAXED)
+				   : VHD_PORT_NONE;
+	}
+}
+
+/* Delete one entry; its slot reads "unknown" until reused. A learner may
+ * refresh the port between the two stores; readers also check the key. */
+static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
+{
+	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	rte_hash_del_key(f->h, &e->key);
+	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+}
+
+uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging)
+{
+	uint32_t n = 0;
+
+	if (aging == 0)
+		return 0;
+	for (uint32_t i = 0; i < f->n_ent; i++) {
+		struct vhd_fdb_entry *e = &f->ent[i];
+
+		if (e->port != VHD_PORT_NONE && now - e->seen >= aging) {
+			fdb_del(f, e);
+			n++;
+		}
+	}
+	return n;
+}
+
+uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < f->n_ent; i++) {
+		struct vhd_fdb_entry *e = &f->ent[i];
+
+		if (e->port != VHD_PORT_NONE &&
+		    (port == VHD_PORT_NONE || e->port == port)) {
+			fdb_del(f, e);
+			n++;
+		}
+	}
+	return n;
+}
+
+uint32_t vhd_fdb_count(const struct vhd_fdb *f)
+{
+	int32_t c = rte_hash_count(f->h);
+
+	return c > 0 ? (uint32_t)c : 0;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lcore.c: the datapath poll loop, its tx buffers, and which lcore polls
+ * which rx queue.
+ *
+ * The loop, per iteration: for each rx queue of this lcore, rx a burst
+ * (port.c), switch it (bridge.c) into per-destination tx buffers; then
+ * flush every non-empty tx buffer (a buffer is also flushed as soon as it
+ * holds a full burst) and report a quiescent state. Nothing is held across
+ * iterations, so an unpublished port or device is safe to free once every
+ * lcore has been through one quiescent state.
+ */
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "vhd.h"
+
+void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port)
+{
+	struct vhd_txbuf *tb = &lc->tx[port];
+	uint16_t n = tb->n;
+
+	tb->n = 0;
+	lc->dirty &= ~(UINT64_C(1) << port);
+	vhd_port_tx(lc, port, tb->pkts, n);
+}
+
+static void flush_all(struct vhd_lcore *lc)
+{
+	while (lc->dirty) {
+		uint16_t port = (uint16_t)__builtin_ctzll(lc->dirty);
+
+		vhd_lcore_flush_port(lc, port);
+	}
+}
+
+int vhd_lcore_main(void *arg)
+{
+	struct vhd_lcore *lc = arg;
+	struct rte_mbuf *pkts[VHD_BURST];
+
+	rte_rcu_qsbr_thread_register(vhd_rcu, lc->idx);
+	rte_rcu_qsbr_thread_online(vhd_rcu, lc->idx);
+	VHD_LOG(INFO, main, "datapath lcore %u (cpu %d) started", lc->lcore_id,
+		rte_lcore_to_cpu_id((int)lc->lcore_id));
+
+	while (likely(!vhd_quit)) {
+		const struct vhd_rxq_list *rl =
+			__atomic_load_n(&lc->rxq, __ATOMIC_ACQUIRE);
+		bool busy = false;
+
+		for (uint16_t i = 0; rl && i < rl->n; i++) {
+			struct vhd_port *p = vhd_port_get(rl->q[i].port);
+			struct vhd_bridge *br;
+			uint16_t n;
+
+			if (unlikely(p == NULL))
+				continue;
+			n = vhd_port_rx(lc, p, rl->q[i].queue, pkts);
+			if (n == 0)
+				continue;
+			busy = true;
+			br = vhd_bridge_get(p->bridge);
+			if (unlikely(br == NULL)) {
+				lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;
+				rte_pktmbuf_free_bulk(pkts, n);
+				continue;
+			}
+			vhd_bridge_input(lc, br, p->idx, pkts, n);
+		}
+		flush_all(lc);
+		lc->loops++;
+		lc->busy_loops += busy;
+		rte_rcu_qsbr_quiescent(vhd_rcu, lc->idx);
+	}
+
+	flush_all(lc);
+	rte_rcu_qsbr_thread_offline(vhd_rcu, lc->idx);
+	rte_rcu_qsbr_thread_unregister(vhd_rcu, lc->idx);
+	return 0;
+}
+
+/*
+ * Give every (port, rx queue) to one lcore, round robin, and publish each
+ * lcore's list. Old lists are freed after a grace period. Control thread
+ * only.
+ */
+int vhd_sched_build(void)
+{
+	struct vhd_rxq_list *nl[VHD_MAX_DP_LCORES], *old[VHD_MAX_DP_LCORES];
+	uint16_t total = 0, next = 0;
+
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_ports[i];
+
+		if (p)
+			total += p->n_rxq;
+	}
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		nl[l] = rte_zmalloc("vhd_rxq",
+				    sizeof(*nl[l]) +
+					    sizeof(nl[l]->q[0]) * (total + 1),
+				    RTE_CACHE_LINE_SIZE);
+		if (nl[l] == NULL) {
+			while (l--)
+				rte_free(nl[l]);
+			return -ENOMEM;
+		}
+	}
+	/* Queue q of every port before queue q+1 of any: the first queues,
+	 * the busy ones, spread over the lcores first. */
+	for (uint16_t q = 0; q < VHD_MAX_QUEUES; q++)
+		for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+			struct vhd_port *p = vhd_ports[i];
+			struct vhd_rxq_list *l;
+
+			if (p == NULL || q >= p->n_rxq)
+				continue;
+			l = nl[next++ % vhd_n_lcores];
+			l->q[l->n].port = i;
+			l->q[l->n++].queue = q;
+		}
+	for (uint16_t l = 0; l < vhd_n_lcores; l++)
+		old[l] = __atomic_exchange_n(&vhd_lcores[l].rxq, nl[l],
+					     __ATOMIC_ACQ_REL);
+	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
+	for (uint16_t l = 0; l < vhd_n_lcores; l++)
+		rte_free(old[l]);
+	return 0;
+}
+
+void vhd_sched_free(void)
+{
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		rte_free(vhd_lcores[l].rxq);
+		vhd_lcores[l].rxq = NULL;
+	}
+}

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * main.c: command line, EAL start-up from the config, launch of the
+ * datapath lcores, the control loop (clock, FDB aging) and clean shutdown.
+ *
+ * Start-up order matters: ports are published before librte_vhost can call
+ * back (the callbacks look ports up), and the lcores run before the sockets
+ * open. Shutdown reverses it: the lcores stop and go offline first, then the
+ * sockets close (destroy_device's grace period is then immediate), then the
+ * ethdevs stop and the mempool must be whole again.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_version.h>
+#include <rte_pci.h>
+
+#include "vhd.h"
+
+RTE_LOG_REGISTER(vhd_logtype_main, vhostd.main, INFO);
+RTE_LOG_REGISTER(vhd_logtype_port, vhostd.port, INFO);
+RTE_LOG_REGISTER(vhd_logtype_bridge, vhostd.bridge, INFO);
+
+struct vhd_port *vhd_ports[VHD_MAX_PORTS];
+struct vhd_bridge *vhd_bridges[VHD_MAX_BRIDGES];
+struct vhd_lcore vhd_lcores[VHD_MAX_DP_LCORES];
+uint16_t vhd_n_lcores;
+struct rte_rcu_qsbr *vhd_rcu;
+struct rte_mempool *vhd_pool;
+volatile bool vhd_quit;
+uint32_t vhd_clock;
+
+#define MAX_EAL_ARGS 256
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s --config FILE [--check] [-- EAL ARGS...]\n"
+		"A vhost-user switch: QEMU guests and DPDK ports on L2 "
+		"bridges.\n\n"
+		"  -c, --config FILE  configuration (INI); see "
+		"config/vhostd.conf\n"
+		"      --check        parse the configuration, print it, and "
+		"exit\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      print the version\n"
+		"  -- EAL ARGS        extra DPDK EAL arguments, after those "
+		"built from\n"
+		"                     the config (a later one overrides)\n\n"
+		"Runs in the foreground until SIGINT or SIGTERM. Counters: "
+		"scripts/vhostd-ctl.\n",
+		prog);
+}
+
+static void on_signal(int sig)
+{
+	RTE_SET_USED(sig);
+	vhd_quit = true;
+}
+
+struct argv_buf {
+	char *v[MAX_EAL_ARGS];
+	int n;
+};
+
+static int add_arg(struct argv_buf *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int add_arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (a->n == MAX_EAL_ARGS - 1)
+		return -1;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s == NULL)
+		return -1;
+	a->v[a->n++] = s;
+	return 0;
+}
+
+static bool is_pci(const char *devargs)
+{
+	struct rte_pci_addr addr;
+	char buf[VHD_DEVARGS_MAX], *c;
+
+	snprintf(buf, sizeof(buf), "%s", devargs);
+	c = strchr(buf, ',');
+	if (c)
+		*c = '\0';
+	return rte_pci_addr_parse(buf, &addr) == 0;
+}
+
+/* EAL arguments from the config: its own lcores and file prefix, a small
+ * amount of memory, and only the devices the config names. */
+static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
+		    char **extra, struct argv_buf *a)
+{
+	char lcores[1024];
+	int len, pci = 0, rc = 0;
+
+	len = snprintf(lcores, sizeof(lcores), "0@%u", c->main_cpu);
+	for (uint16_t i = 0; i < c->n_dp; i++)
+		len += snprintf(lcores + len, sizeof(lcores) - len, ",%u@%u",
+				i + 1, c->dp_cpus[i]);
+	rc |= add_arg(a, "%s", prog);
+	rc |= add_arg(a, "--lcores=%s", lcores);
+	rc |= add_arg(a, "--main-lcore=0");
+	rc |= add_arg(a, "--file-prefix=%s", c->file_prefix);
+	rc |= add_arg(a, "-m");
+	rc |= add_arg(a, "%u", c->socket_mem);
+	if (c->huge_dir[0])
+		rc |= add_arg(a, "--huge-dir=%s", c->huge_dir);
+	/* librte_vhost logs every vhost-user message at INFO: a guest could
+	 * flood the log. Errors still show; a user level overrides. */
+	rc |= add_arg(a, "--log-level=lib.vhost.config:notice");
+	if (c->log_level[0])
+		rc |= add_arg(a, "--log-level=%s", c->log_level);
+	for (uint16_t i = 0; i < c->n_ports; i++) {
+		const struct vhd_port_conf *pc = &c->ports[i];
+
+		if (pc->type != VHD_PORT_ETH)
+			continue;
+		if (is_pci(pc->devargs)) {
+			rc |= add_arg(a, "-a");
+			pci++;
+		} else {
+			rc |= add_arg(a, "--vdev");
+		}
+		rc |= add_arg(a, "%s", pc->devargs);
+	}
+	if (pci == 0)
+		rc |= add_arg(a, "--no-pci");
+	for (int i = 0; i < extra_n; i++)
+		rc |= add_arg(a, "%s", extra[i]);
+	a->v[a->n] = NULL;
+	return rc ? -1 : 0;
+}
+
+static void print_config(const struct vhd_config *c)
+{
+	printf("config %s: %u datapath lcore(s), main cpu %u, %u MiB\n",
+	       c->file, c->n_dp, c->main_cpu, c->socket_mem);
+	for (uint16_t b = 0; b < c->n_bridges; b++)
+		printf("  bridge %s: %s\n", c->bridges[b].name,
+		       c->bridges[b].mode == VHD_BR_LEARNING ? "learning"
+							     : "xconnect");
+	for (uint16_t i = 0; i < c->n_ports; i++) {
+		const struct vhd_port_conf *p = &c->ports[i];
+
+		printf("  port %s: %s %s%s on %s\n", p->name,
+		       p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev",
+		       p->type == VHD_PORT_VHOST ? p->path : p->devargs,
+		       p->type == VHD_PORT_VHOST
+			       ? (p->client ? " (client)" : " (server)")
+			       : "",
+		       c->bridges[p->bridge].name);
+	}
+}
+
+static void print_attach_hint(const struct vhd_port *p)
+{
+	if (p->client)
+		printf("port %s: connecting to %s; start QEMU with\n"
+		       "  -chardev socket,id=%s,path=%s,server=on,wait=off\n",
+		       p->name, p->path, p->name, p->path);
+	else
+		printf("port %s: listening on %s; start QEMU with\n"
+		       "  -chardev socket,id=%s,path=%s,reconnect=1\n",
+		       p->name, p->path, p->name, p->path);
+	printf("  -netdev vhost-user,id=n-%s,chardev=%s -device "
+	       "virtio-net-pci,netdev=n-%s\n"
+	       "  and shared guest memory (-object "
+	       "memory-backend-memfd,id=mem,size=1G,share=on -numa "
+	       "node,memdev=mem)\n",
+	       p->name, p->name, p->name);
+}
+
+static unsigned int pool_size(const struct vhd_config *c)
+{
+	unsigned int n = 8192 + c->n_dp * (512 + 4 * VHD_BURST);
+
+	if (c->mbufs)
+		return c->mbufs;
+	for (uint16_t i = 0; i < c->n_ports; i++)
+		if (c->ports[i].type == VHD_PORT_ETH)
+			n += c->ports[i].queues * c->ports[i].rx_desc +
+			     c->n_dp * c->ports[i].tx_desc;
+	return n;
+}
+
+static int setup_ports(const struct vhd_config *c)
+{
+	for (uint16_t i = 0; i < c->n_ports; i++) {
+		const struct vhd_port_conf *pc = &c->ports[i];
+		struct vhd_port *p = rte_zmalloc("vhd_port", sizeof(*p),
+						 RTE_CACHE_LINE_SIZE);
+		struct vhd_bridge *br = vhd_bridges[pc->bridge];
+		int rc;
+
+		if (p == NULL)
+			return -ENOMEM;
+		snprintf(p->name, sizeof(p->name), "%s", pc->name);
+		p->type = pc->type;
+		p->idx = i;
+		p->bridge = pc->bridge;
+		p->client = pc->client;
+		p->vid = -1;
+		snprintf(p->path, sizeof(p->path), "%s", pc->path);
+		for (int q = 0; q < VHD_MAX_QUEUES; q++)
+			rte_spinlock_init(&p->txq_lock[q]);
+		if (p->type == VHD_PORT_ETH) {
+			rc = vhd_eth_port_start(p, pc);
+			if (rc < 0) {
+				rte_free(p);
+				return rc;
+			}
+		} else {
+			p->n_rxq = VHD_MAX_QUEUES;
+		}
+		br->ports[br->n_ports++] = i;
+		__atomic_store_n(&vhd_ports[i], p, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+static void teardown_ports(void)
+{
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_ports[i];
+
+		if (p && p->type == VHD_PORT_VHOST && p->started)
+			vhd_vhost_port_stop(p);
+		else if (p && p->type == VHD_PORT_ETH)
+			vhd_eth_port_stop(p);
+	}
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		rte_free(vhd_ports[i]);
+		vhd_ports[i] = NULL;
+	}
+}
+
+static void control_loop(void)
+{
+	uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
+	uint32_t aged_at = 0;
+
+	while (!vhd_quit) {
+		rte_delay_us_sleep(100 * 1000);
+		__atomic_store_n(&vhd_clock,
+				 (uint32_t)((rte_get_timer_cycles() - start) /
+					    hz),
+				 __ATOMIC_RELAXED);
+		if (vhd_clock == aged_at)
+			continue;
+		aged_at = vhd_clock;
+		for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++)
+			if (vhd_bridges[b])
+				vhd_bridge_age(vhd_bridges[b]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct vhd_config conf;
+	struct argv_buf eal = {0};
+	const char *file = NULL;
+	bool check = false, eal_up = false;
+	char err[1024];
+	unsigned int lcore_id;
+	int opt, rc = EXIT_FAILURE;
+	uint16_t l = 0;
+
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("vhostd %s (%s)\n", VHD_VERSION,
+			       rte_version());
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr, argv[0]);
+			return 2;
+		}
+	}
+	if (file == NULL) {
+		fprintf(stderr, "vhostd: --config FILE is required\n");
+		usage(stderr, argv[0]);
+		return 2;
+	}
+	if (vhd_config_load(file, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vhostd: config error: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	if (check) {
+		print_config(&conf);
+		return EXIT_SUCCESS;
+	}
+	if (eal_args(&conf, argv[0], argc - optind, argv + optind, &eal) < 0) {
+		fprintf(stderr, "vhostd: too many EAL arguments\n");
+		return EXIT_FAILURE;
+	}
+	/* rte_eal_init may permute its argv: keep our copy for freeing. */
+	char *eal_v[MAX_EAL_ARGS];
+
+	memcpy(eal_v, eal.v, sizeof(eal_v));
+	if (rte_eal_init(eal.n, eal_v) < 0) {
+		fprintf(stderr,
+			"vhostd: DPDK EAL initialisation failed: %s\n"
+			"vhostd: check that hugepages are reserved "
+			"(/proc/sys/vm/nr_hugepages) and mounted (hugetlbfs), "
+			"and that the CPUs in 'lcores' exist\n",
+			rte_strerror(rte_errno));
+		goto out_args;
+	}
+	eal_up = true;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	vhd_n_lcores = conf.n_dp;
+	vhd_rcu = rte_zmalloc("vhd_rcu", rte_rcu_qsbr_get_memsize(vhd_n_lcores),
+			      RTE_CACHE_LINE_SIZE);
+	if (vhd_rcu == NULL || rte_rcu_qsbr_init(vhd_rcu, vhd_n_lcores) < 0) {
+		VHD_LOG(ERR, main, "RCU init failed");
+		goto out;
+	}
+	vhd_pool = rte_pktmbuf_pool_create("vhd_mbuf", pool_size(&conf), 256,
+					   0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   (int)rte_socket_id());
+	if (vhd_pool == NULL) {
+		VHD_LOG(ERR, main, "mbuf pool of %u: %s (raise socket-mem)",
+			pool_size(&conf), rte_strerror(rte_errno));
+		goto out;
+	}
+	for (uint16_t b = 0; b < conf.n_bridges; b++) {
+		vhd_bridges[b] = vhd_bridge_create(&conf.bridges[b], b);
+		if (vhd_bridges[b] == NULL)
+			goto out;
+	}
+	RTE_LCORE_FOREACH_WORKER(lcore_id)
+	{
+		vhd_lcores[l].lcore_id = lcore_id;
+		vhd_lcores[l].idx = l;
+		l++;
+	}
+	if (setup_ports(&conf) < 0 || vhd_sched_build() < 0 ||
+	    vhd_stats_init() < 0)
+		goto out;
+
+	for (l = 0; l < vhd_n_lcores; l++)
+		rte_eal_remote_launch(vhd_lcore_main, &vhd_lcores[l],
+				      vhd_lcores[l].lcore_id);
+
+	for (uint16_t i = 0; i < VHD_MAX_PORTS && !vhd_quit; i++) {
+		struct vhd_port *p = vhd_ports[i];
+
+		if (p == NULL || p->type != VHD_PORT_VHOST)
+			continue;
+		if (vhd_vhost_port_start(p) < 0) {
+			vhd_quit = true;
+			break;
+		}
+		print_attach_hint(p);
+	}
+	if (!vhd_quit) {
+		printf("vhostd %s ready: %u port(s), %u bridge(s), %u datapath "
+		       "lcore(s); counters: scripts/vhostd-ctl --prefix %s\n",
+		       VHD_VERSION, conf.n_ports, conf.n_bridges, vhd_n_lcores,
+		       conf.file_prefix);
+		fflush(stdout);
+		rc = EXIT_SUCCESS;
+		control_loop();
+		VHD_LOG(INFO, main, "shutting down");
+	}
+	vhd_quit = true;
+	rte_eal_mp_wait_lcore();
+out:
+	teardown_ports();
+	if (vhd_pool) {
+		unsigned int used = rte_mempool_in_use_count(vhd_pool);
+
+		if (used)
+			VHD_LOG(WARNING, main, "%u mbufs still in use at exit",
+				used);
+		else
+			VHD_LOG(INFO, main, "all mbufs returned");
+	}
+	vhd_sched_free();
+	for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++) {
+		vhd_bridge_free(vhd_bridges[b]);
+		vhd_bridges[b] = NULL;
+	}
+	rte_mempool_free(vhd_pool);
+	rte_free(vhd_rcu);
+	if (eal_up)
+		rte_eal_cleanup();
+out_args:
+	for (int i = 0; i < eal.n; i++)
+		free(eal.v[i]);
+	return rc;
+}

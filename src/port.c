@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * port.c: where a frame enters and leaves the switch, for both kinds of
+ * port, and the port counters.
+ *
+ * Design choice: one rx and one tx function switch on the port type once per
+ * burst; the vhost side talks to librte_vhost directly (as OVS does), not
+ * through the vhost PMD, so vhostd owns the device lifecycle (port_vhost.c).
+ * Tx retries a full ring a bounded number of times while it makes progress,
+ * then drops and counts, so one slow guest cannot stall an lcore.
+ */
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_vhost.h>
+
+#include "vhd.h"
+
+#define TX_RETRIES 8
+
+const char *const vhd_drop_names[VHD_DROP_MAX] = {
+	[VHD_DROP_NO_DEST] = "drop_no_dest",
+	[VHD_DROP_INVALID] = "drop_invalid",
+	[VHD_DROP_NOT_READY] = "drop_not_ready",
+	[VHD_DROP_TX_FULL] = "drop_tx_full",
+};
+
+uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
+		     struct rte_mbuf **pkts)
+{
+	struct vhd_port_stats *st = &lc->stats[p->idx];
+	uint16_t n;
+
+	if (p->type == VHD_PORT_VHOST) {
+		int vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
+
+		if (vid < 0 || q >= p->nr_qp)
+			return 0;
+		n = rte_vhost_dequeue_burst(vid, q * 2 + 1, vhd_pool, pkts,
+					    VHD_BURST);
+	} else {
+		n = rte_eth_rx_burst(p->eth_id, q, pkts, VHD_BURST);
+	}
+	if (n == 0)
+		return 0;
+	st->rx_pkts += n;
+	for (uint16_t i = 0; i < n; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	}
+	return n;
+}
+
+static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t b = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		b += rte_pktmbuf_pkt_len(pkts[i]);
+	return b;
+}
+
+/* The guest rx vring (our tx queue) for lcore IDX: the IDX-th enabled one,
+ * modulo how many the guest enabled. -1 if none is. */
+static int vhost_txq(const struct vhd_port *p, uint16_t idx)
+{
+	uint32_t mask = __atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED);
+	unsigned int n = __builtin_popcount(mask), k;
+
+	if (unlikely(n == 0))
+		return -1;
+	for (k = idx % n; k; k--)
+		mask &= mask - 1;
+	return __builtin_ctz(mask);
+}
+
+static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
+			 struct rte_mbuf **pkts, uint16_t n)
+{
+	struct vhd_port_stats *st = &lc->stats[p->idx];
+	int vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
+	uint16_t sent = 0, k;
+	unsigned int tries = 0;
+	int q;
+
+	if (unlikely(vid < 0 || (q = vhost_txq(p, lc->idx)) < 0)) {
+		st->drop[VHD_DROP_NOT_READY] += n;
+		return 0;
+	}
+	if (vhd_n_lcores > 1 &&
+	    unlikely(!rte_spinlock_trylock(&p->txq_lock[q]))) {
+		st->tx_lock_contended++;
+		rte_spinlock_lock(&p->txq_lock[q]);
+	}
+	do {
+		k = rte_vhost_enqueue_burst(vid, q * 2, pkts + sent, n - sent);
+		sent += k;
+	} while (k && sent < n && ++tries < TX_RETRIES);
+	if (vhd_n_lcores > 1)
+		rte_spinlock_unlock(&p->txq_lock[q]);
+	st->tx_bytes += bytes_of(pkts, sent);
+	if (unlikely(sent < n))
+		st->drop[VHD_DROP_TX_FULL] += n - sent;
+	/* librte_vhost copied the data: every mbuf is still ours. */
+	return sent;
+}
+
+static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
+		       struct rte_mbuf **pkts, uint16_t n)
+{
+	struct vhd_port_stats *st = &lc->stats[p->idx];
+	uint16_t q = lc->idx % p->n_txq, sent = 0, k;
+	uint64_t bytes = bytes_of(pkts, n);
+	unsigned int tries = 0;
+
+	if (p->txq_shared && unlikely(!rte_spinlock_trylock(&p->txq_lock[q]))) {
+		st->tx_lock_contended++;
+		rte_spinlock_lock(&p->txq_lock[q]);
+	}
+	do {
+		k = rte_eth_tx_burst(p->eth_id, q, pkts + sent, n - sent);
+		sent += k;
+	} while (k && sent < n && ++tries < TX_RETRIES);
+	if (p->txq_shared)
+		rte_spinlock_unlock(&p->txq_lock[q]);
+	/* Sent mbufs belong to the PMD now: count the unsent ones only. */
+	if (unlikely(sent < n)) {
+		st->drop[VHD_DROP_TX_FULL] += n - sent;
+		bytes -= bytes_of(pkts + sent, n - sent);
+	}
+	st->tx_bytes += bytes;
+	return sent;
+}
+
+void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
+		 uint16_t n)
+{
+	struct vhd_port *p = vhd_port_get(port);
+	uint16_t sent;
+
+	if (unlikely(p == NULL)) {
+		rte_pktmbuf_free_bulk(pkts, n);
+		return;
+	}
+	if (p->type == VHD_PORT_VHOST) {
+		sent = vhost_tx(lc, p, pkts, n);
+		rte_pktmbuf_free_bulk(pkts, n);
+	} else {
+		sent = eth_tx(lc, p, pkts, n);
+		if (unlikely(sent < n))
+			rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+	}
+	lc->stats[port].tx_pkts += sent;
+}
+
+bool vhd_port_up(const struct vhd_port *p)
+{
+	if (p->type == VHD_PORT_VHOST)
+		return __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) >= 0;
+	return true;
+}
+
+void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		const struct vhd_port_stats *s = &vhd_lcores[l].stats[port];
+
+		out->rx_pkts += s->rx_pkts;
+		out->rx_bytes += s->rx_bytes;
+		out->tx_pkts += s->tx_pkts;
+		out->tx_bytes += s->tx_bytes;
+		for (int d = 0; d < VHD_DROP_MAX; d++)
+			out->drop[d] += s->drop[d];
+		out->tx_lock_contended += s->tx_lock_contended;
+	}
+}
+
+/* At most 10 guest-triggered messages a second per port. Called from the
+ * vhost-events thread only. */
+bool vhd_log_ratelimit(struct vhd_port *p)
+{
+	uint64_t now = rte_get_timer_cycles();
+
+	if (now - p->log_tsc > rte_get_timer_hz()) {
+		p->log_tsc = now;
+		p->log_burst = 0;
+	}
+	return ++p->log_burst <= 10;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * port_vhost.c: vhost-user ports through librte_vhost, and their lifecycle.
+ *
+ * The callbacks run in librte_vhost's event thread. As in OVS's
+ * netdev-dpdk, they only record what changed: new_device publishes the vid
+ * (release store), vring_state_changed flips a bit of the enabled-queue mask
+ * (it is called with the vrings' access locks held, so waiting there for the
+ * lcores could deadlock against an lcore spinning on that lock), and
+ * destroy_device unpublishes the vid and then waits for a grace period, so
+ * that when it returns no lcore is inside a burst on the device's vrings.
+ * librte_vhost calls destroy_device without the vring locks held.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/virtio_net.h>
+#include <rte_vhost.h>
+
+#include "vhd.h"
+
+/* vhostd switches frames as they are: no checksum or segmentation
+ * offloads, so a frame from a guest is valid on any port. */
+#define VHD_VHOST_DISABLED_FEATURES                                            \
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
+
+static struct vhd_port *port_of_vid(int vid)
+{
+	char path[PATH_MAX];
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return NULL;
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_port_get(i);
+
+		if (p && p->type == VHD_PORT_VHOST &&
+		    strcmp(p->path, path) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static int new_device(int vid)
+{
+	struct vhd_port *p = port_of_vid(vid);
+	uint16_t nr_vring, nr_qp;
+
+	if (p == NULL) {
+		VHD_LOG(ERR, port, "vid %d: no port for this socket", vid);
+		return -1;
+	}
+	nr_vring = rte_vhost_get_vring_num(vid);
+	nr_qp = nr_vring / 2;
+	if (nr_qp > VHD_MAX_QUEUES) {
+		if (vhd_log_ratelimit(p))
+			VHD_LOG(WARNING, port,
+				"port %s: guest has %u queue pairs, only %u "
+				"are polled",
+				p->name, nr_qp, VHD_MAX_QUEUES);
+		nr_qp = VHD_MAX_QUEUES;
+	}
+	/* We poll: the guest need not kick us. */
+	for (uint16_t i = 0; i < nr_vring; i++)
+		rte_vhost_enable_guest_notification(vid, i, 0);
+	p->nr_qp = nr_qp;
+	p->connects++;
+	__atomic_store_n(&p->vid, vid, __ATOMIC_RELEASE);
+	if (vhd_log_ratelimit(p))
+		VHD_LOG(INFO, port, "port %s: guest up (vid %d, %u queue pairs)",
+			p->name, vid, nr_qp);
+	return 0;
+}
+
+static void destroy_device(int vid)
+{
+	struct vhd_port *p = port_of_vid(vid);
+
+	if (p == NULL || __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) != vid)
+		return;
+	__atomic_store_n(&p->vid, -1, __ATOMIC_RELEASE);
+	/* After this no lcore uses VID; librte_vhost may free its rings. */
+	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
+	if (vhd_log_ratelimit(p))
+		VHD_LOG(INFO, port, "port %s: guest down (vid %d)", p->name,
+			vid);
+}
+
+static int vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct vhd_port *p = port_of_vid(vid);
+	uint32_t bit;
+
+	/* Odd vrings are the guest's tx queues: polled while q < nr_qp,
+	 * librte_vhost itself skips disabled ones. */
+	if (p == NULL || queue_id & 1 || queue_id / 2 >= 32)
+		return 0;
+	bit = UINT32_C(1) << (queue_id / 2);
+	if (enable)
+		__atomic_fetch_or(&p->guest_rxq_mask, bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&p->guest_rxq_mask, ~bit, __ATOMIC_RELEASE);
+	if (vhd_log_ratelimit(p))
+		VHD_LOG(DEBUG, port, "port %s: vring %u %s", p->name, queue_id,
+			enable ? "enabled" : "disabled");
+	return 0;
+}
+
+static int new_connection(int vid)
+{
+	struct vhd_port *p = port_of_vid(vid);
+
+	/* A new connection starts with no enabled queues. */
+	if (p)
+		__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static const struct rte_vhost_device_ops vhost_ops = {
+	.new_device = new_device,
+	.destroy_device = destroy_device,
+	.vring_state_changed = vring_state_changed,
+	.new_connection = new_connection,
+};
+
+/* A server socket's directory must exist and be writable; a socket file
+ * left by a vhostd that died is removed, one in use is an error. */
+static int check_server_path(struct vhd_port *p)
+{
+	char dir[PATH_MAX];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", p->path);
+	rc = stat(dirname(dir), &st) < 0 ? -errno
+	     : S_ISDIR(st.st_mode)      ? 0
+					: -ENOTDIR;
+	if (rc < 0) {
+		VHD_LOG(ERR, port, "port %s: directory %s of %s: %s", p->name,
+			dir, p->path, strerror(-rc));
+		return rc;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		rc = -errno;
+		VHD_LOG(ERR, port, "port %s: cannot create %s: %s", p->name,
+			p->path, strerror(-rc));
+		return rc;
+	}
+	if (lstat(p->path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		VHD_LOG(ERR, port, "port %s: %s exists and is not a socket",
+			p->name, p->path);
+		return -EEXIST;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (rc == 0) {
+		VHD_LOG(ERR, port,
+			"port %s: %s is in use by another process", p->name,
+			p->path);
+		return -EADDRINUSE;
+	}
+	VHD_LOG(INFO, port, "port %s: removing stale socket %s", p->name,
+		p->path);
+	return unlink(p->path) < 0 ? -errno : 0;
+}
+
+int vhd_vhost_port_start(struct vhd_port *p)
+{
+	uint64_t flags = p->client ? RTE_VHOST_USER_CLIENT : 0;
+	int rc;
+
+	p->vid = -1;
+	p->n_rxq = VHD_MAX_QUEUES;
+	if (!p->client && (rc = check_server_path(p)) < 0)
+		return rc;
+	if (rte_vhost_driver_register(p->path, flags) < 0) {
+		VHD_LOG(ERR, port, "port %s: cannot register %s", p->name,
+			p->path);
+		return -EINVAL;
+	}
+	if (rte_vhost_driver_disable_features(p->path,
+					      VHD_VHOST_DISABLED_FEATURES) < 0 ||
+	    rte_vhost_driver_callback_register(p->path, &vhost_ops) < 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (rte_vhost_driver_start(p->path) < 0) {
+		VHD_LOG(ERR, port, "port %s: cannot start %s socket %s",
+			p->name, p->client ? "client" : "server", p->path);
+		rc = -EIO;
+		goto fail;
+	}
+	p->started = true;
+	VHD_LOG(INFO, port, "port %s: vhost-user %s socket %s", p->name,
+		p->client ? "client (reconnecting)" : "server", p->path);
+	return 0;
+fail:
+	rte_vhost_driver_unregister(p->path);
+	return rc;
+}
+
+void vhd_vhost_port_stop(struct vhd_port *p)
+{
+	/* Closes the connection (destroy_device runs) and, for a server,
+	 * removes the socket file. */
+	if (rte_vhost_driver_unregister(p->path) < 0)
+		VHD_LOG(WARNING, port, "port %s: unregister %s failed",
+			p->name, p->path);
+}

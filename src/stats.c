@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * stats.c: counters and state through DPDK telemetry.
+ *
+ * The telemetry socket is /var/run/dpdk/<file-prefix>/dpdk_telemetry.v2;
+ * scripts/vhostd-ctl and dpdk-telemetry.py read it. Commands:
+ *   /vhostd/info            version, lcores, mempool use
+ *   /vhostd/ports           port names
+ *   /vhostd/port,NAME       one port's state and counters (summed over
+ *                           the lcores at read time)
+ *   /vhostd/bridges         bridge names
+ *   /vhostd/bridge,NAME     one bridge's mode, ports and FDB counters
+ *   /vhostd/fdb,NAME        learned entries: "MAC PORT AGE"
+ * Runs in the telemetry thread; reads counters without locks (each is
+ * written by one lcore; a read may be one burst old).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_mempool.h>
+#include <rte_telemetry.h>
+
+#include "vhd.h"
+#include "vhd_fdb.h"
+
+static struct vhd_port *find_port(const char *name)
+{
+	for (uint16_t i = 0; name && i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_port_get(i);
+
+		if (p && strcmp(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static struct vhd_bridge *find_bridge(const char *name)
+{
+	for (uint16_t i = 0; name && i < VHD_MAX_BRIDGES; i++) {
+		struct vhd_bridge *b = vhd_bridge_get(i);
+
+		if (b && strcmp(b->name, name) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+static int cmd_info(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	uint64_t loops = 0, busy = 0;
+
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		loops += vhd_lcores[l].loops;
+		busy += vhd_lcores[l].busy_loops;
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "version", VHD_VERSION);
+	rte_tel_data_add_dict_u64(d, "datapath_lcores", vhd_n_lcores);
+	rte_tel_data_add_dict_u64(d, "uptime", vhd_clock);
+	rte_tel_data_add_dict_u64(d, "loops", loops);
+	rte_tel_data_add_dict_u64(d, "busy_loops", busy);
+	rte_tel_data_add_dict_u64(d, "mbufs", vhd_pool->size);
+	rte_tel_data_add_dict_u64(d, "mbufs_in_use",
+				  rte_mempool_in_use_count(vhd_pool));
+	return 0;
+}
+
+static int cmd_ports(const char *cmd, const char *params,
+		     struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_port_get(i);
+
+		if (p)
+			rte_tel_data_add_array_string(d, p->name);
+	}
+	return 0;
+}
+
+static int cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct vhd_port *p = find_port(params);
+	struct vhd_bridge *b;
+	struct vhd_port_stats s;
+
+	RTE_SET_USED(cmd);
+	if (p == NULL)
+		return -EINVAL;
+	b = vhd_bridge_get(p->bridge);
+	vhd_port_stats_sum(p->idx, &s);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", p->name);
+	rte_tel_data_add_dict_string(
+		d, "type", p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
+	rte_tel_data_add_dict_string(d, "bridge", b ? b->name : "");
+	rte_tel_data_add_dict_string(d, "state", vhd_port_up(p) ? "up" : "down");
+	if (p->type == VHD_PORT_VHOST) {
+		rte_tel_data_add_dict_string(d, "path", p->path);
+		rte_tel_data_add_dict_string(d, "mode",
+					     p->client ? "client" : "server");
+		rte_tel_data_add_dict_u64(d, "queue_pairs",
+					  vhd_port_up(p) ? p->nr_qp : 0);
+		rte_tel_data_add_dict_u64(
+			d, "enabled_rxq_mask",
+			__atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(d, "connects", p->connects);
+	} else {
+		rte_tel_data_add_dict_u64(d, "ethdev_port", p->eth_id);
+		rte_tel_data_add_dict_u64(d, "rx_queues", p->n_rxq);
+		rte_tel_data_add_dict_u64(d, "tx_queues", p->n_txq);
+	}
+	rte_tel_data_add_dict_u64(d, "rx_packets", s.rx_pkts);
+	rte_tel_data_add_dict_u64(d, "rx_bytes", s.rx_bytes);
+	rte_tel_data_add_dict_u64(d, "tx_packets", s.tx_pkts);
+	rte_tel_data_add_dict_u64(d, "tx_bytes", s.tx_bytes);
+	for (int i = 0; i < VHD_DROP_MAX; i++)
+		rte_tel_data_add_dict_u64(d, vhd_drop_names[i], s.drop[i]);
+	rte_tel_data_add_dict_u64(d, "tx_lock_contended", s.tx_lock_contended);
+	return 0;
+}
+
+static int cmd_bridges(const char *cmd, const char *params,
+		       struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (uint16_t i = 0; i < VHD_MAX_BRIDGES; i++) {
+		struct vhd_bridge *b = vhd_bridge_get(i);
+
+		if (b)
+			rte_tel_data_add_array_string(d, b->name);
+	}
+	return 0;
+}
+
+static int cmd_bridge(const char *cmd, const char *params,
+		      struct rte_tel_data *d)
+{
+	struct vhd_bridge *b = find_bridge(params);
+	struct vhd_bridge_stats s = {0};
+	struct rte_tel_data *ports;
+
+	RTE_SET_USED(cmd);
+	if (b == NULL)
+		return -EINVAL;
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		const struct vhd_bridge_stats *x = &vhd_lcores[l].brstats[b->idx];
+
+		s.learned += x->learned;
+		s.moved += x->moved;
+		s.learn_full += x->learn_full;
+		s.flooded += x->flooded;
+	}
+	ports = rte_tel_data_alloc();
+	if (ports == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_array(ports, RTE_TEL_STRING_VAL);
+	for (uint16_t i = 0; i < b->n_ports; i++) {
+		struct vhd_port *p = vhd_port_get(b->ports[i]);
+
+		if (p)
+			rte_tel_data_add_array_string(ports, p->name);
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", b->name);
+	rte_tel_data_add_dict_string(
+		d, "mode", b->mode == VHD_BR_LEARNING ? "learning" : "xconnect");
+	rte_tel_data_add_dict_container(d, "ports", ports, 0);
+	if (b->fdb) {
+		rte_tel_data_add_dict_u64(d, "mac_aging", b->mac_aging);
+		rte_tel_data_add_dict_u64(d, "mac_table_size", b->fdb->cap);
+		rte_tel_data_add_dict_u64(d, "fdb_entries",
+					  vhd_fdb_count(b->fdb));
+		rte_tel_data_add_dict_u64(d, "learned", s.learned);
+		rte_tel_data_add_dict_u64(d, "moved", s.moved);
+		rte_tel_data_add_dict_u64(d, "aged", b->aged);
+		rte_tel_data_add_dict_u64(d, "learn_table_full", s.learn_full);
+	}
+	rte_tel_data_add_dict_u64(d, "flooded", s.flooded);
+	return 0;
+}
+
+static int cmd_fdb(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct vhd_bridge *b = find_bridge(params);
+	uint32_t n = 0;
+
+	RTE_SET_USED(cmd);
+	if (b == NULL || b->fdb == NULL)
+		return -EINVAL;
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (uint32_t i = 0; i < b->fdb->n_ent && n < RTE_TEL_MAX_ARRAY_ENTRIES;
+	     i++) {
+		const struct vhd_fdb_entry *e = &b->fdb->ent[i];
+		uint16_t port = __atomic_load_n(&e->port, __ATOMIC_RELAXED);
+		struct vhd_port *p;
+		uint8_t m[8];
+		char line[RTE_TEL_MAX_STRING_LEN];
+
+		if (port == VHD_PORT_NONE || (p = vhd_port_get(port)) == NULL)
+			continue;
+		memcpy(m, &e->key, sizeof(m));
+		snprintf(line, sizeof(line),
+			 "%02x:%02x:%02x:%02x:%02x:%02x %s %u", m[0], m[1],
+			 m[2], m[3], m[4], m[5], p->name, vhd_clock - e->seen);
+		rte_tel_data_add_array_string(d, line);
+		n++;
+	}
+	return 0;
+}
+
+int vhd_stats_init(void)
+{
+	return rte_telemetry_register_cmd("/vhostd/info", cmd_info,
+					  "vhostd version, lcores, mbufs in "
+					  "use. No parameters") ||
+	       rte_telemetry_register_cmd("/vhostd/ports", cmd_ports,
+					  "Port names. No parameters") ||
+	       rte_telemetry_register_cmd("/vhostd/port", cmd_port,
+					  "A port's state and counters. "
+					  "Parameter: port name") ||
+	       rte_telemetry_register_cmd("/vhostd/bridges", cmd_bridges,
+					  "Bridge names. No parameters") ||
+	       rte_telemetry_register_cmd("/vhostd/bridge", cmd_bridge,
+					  "A bridge's state and counters. "
+					  "Parameter: bridge name") ||
+	       rte_telemetry_register_cmd("/vhostd/fdb", cmd_fdb,
+					  "Learned MACs: 'MAC PORT AGE'. "
+					  "Parameter: bridge name");
+}
