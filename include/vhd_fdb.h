@@ -31,6 +31,10 @@ struct vhd_fdb {
 	struct vhd_fdb_entry *ent;
 	uint32_t n_ent; /* size of ent[]: every position rte_hash can return */
 	uint32_t cap;   /* cap on learned entries */
+	/* Live entries. rte_hash_count() also counts deleted keys whose
+	 * slots wait for an RCU grace period. Changed (atomically) only when
+	 * a MAC is added or removed, never per frame. */
+	uint32_t n_live;
 };
 
 /* Key of a MAC stored at P (6 bytes; reads 8, so P+8 must be readable). */

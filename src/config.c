@@ -309,7 +309,10 @@ static int get_str(struct ctx *c, const char *key, const char *def, char *out,
 	if (v == NULL && def == NULL)
 		return fail(c->p, key_line(c->p, c->sec, NULL), c->sec, key,
 			    "missing required key");
-	snprintf(out, len, "%s", v ? v : def);
+	if (v != NULL)
+		snprintf(out, len, "%s", v);
+	else if (def != out)
+		snprintf(out, len, "%s", def);
 	return 0;
 }
 

@@ -92,12 +92,15 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 			}
 			continue;
 		}
-		if (rte_hash_count(f->h) >= (int32_t)f->cap) {
+		if (__atomic_add_fetch(&f->n_live, 1, __ATOMIC_RELAXED) >
+		    f->cap) {
+			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
 			st->learn_full++;
 			continue;
 		}
 		pos[i] = rte_hash_add_key(f->h, kp[i]);
 		if (pos[i] < 0) {
+			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
 			st->learn_full++;
 			continue;
 		}
@@ -138,7 +141,8 @@ void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
 {
 	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
-	rte_hash_del_key(f->h, &e->key);
+	if (rte_hash_del_key(f->h, &e->key) >= 0)
+		__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
 }
 
@@ -177,7 +181,5 @@ uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port)
 
 uint32_t vhd_fdb_count(const struct vhd_fdb *f)
 {
-	int32_t c = rte_hash_count(f->h);
-
-	return c > 0 ? (uint32_t)c : 0;
+	return __atomic_load_n(&f->n_live, __ATOMIC_RELAXED);
 }

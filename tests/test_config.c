@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_config.c: the config parser, for good files and for every kind of
+ * error a user can make (each must name the line, section and key).
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "vhd_config.h"
+
+static char path[] = "/tmp/vhd-test-config-XXXXXX";
+static struct vhd_config conf;
+static char err[1024];
+
+static const char *good =
+	"; comment\n"
+	"[vhostd]\n"
+	"lcores = 1\n"
+	"main-lcore = 0   ; inline comment\n"
+	"socket-mem = 256\n"
+	"\n"
+	"[bridge br0]\n"
+	"mode = learning\n"
+	"mac-aging = 300\n"
+	"[bridge x]\n"
+	"mode = xconnect\n"
+	"[port vm1]\n"
+	"type = vhost-user\n"
+	"path = /run/vhostd/vm1.sock\n"
+	"mode = server\n"
+	"bridge = br0\n"
+	"[port vm2]\n"
+	"type = vhost-user\n"
+	"path = /run/vhostd/vm2.sock\n"
+	"mode = client\n"
+	"bridge = br0\n"
+	"[port up]\n"
+	"type = ethdev\n"
+	"devargs = 0000:3b:00.0\n"
+	"queues = 2\n"
+	"bridge = x\n"
+	"[port up2]\n"
+	"type = ethdev\n"
+	"devargs = net_tap0,iface=tap0\n"
+	"bridge = x\n";
+
+static int load(const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+	err[0] = '\0';
+	return vhd_config_load(path, &conf, err, sizeof(err));
+}
+
+/* TEXT must be refused with a message containing each of WANT[]. */
+static void refused(const char *text, const char *what, const char *want1,
+		    const char *want2)
+{
+	int rc = load(text);
+
+	EXPECT(rc < 0, "%s: accepted", what);
+	EXPECT(strstr(err, path) != NULL, "%s: no file name in '%s'", what,
+	       err);
+	EXPECT(strstr(err, want1) != NULL, "%s: '%s' not in '%s'", what,
+	       want1, err);
+	if (want2)
+		EXPECT(strstr(err, want2) != NULL, "%s: '%s' not in '%s'", what,
+		       want2, err);
+}
+
+static void test_good(void)
+{
+	EXPECT(load(good) == 0, "%s", err);
+	EXPECT(conf.n_dp == 1 && conf.dp_cpus[0] == 1, "lcores");
+	EXPECT(conf.socket_mem == 256, "socket-mem");
+	EXPECT(strcmp(conf.file_prefix, "vhostd") == 0, "default prefix");
+	EXPECT(conf.n_bridges == 2 && conf.n_ports == 4, "counts");
+	EXPECT(conf.bridges[0].mode == VHD_BR_LEARNING &&
+		       conf.bridges[0].mac_aging == 300,
+	       "br0");
+	EXPECT(conf.bridges[1].mode == VHD_BR_XCONNECT, "x");
+	EXPECT(conf.ports[0].type == VHD_PORT_VHOST && !conf.ports[0].client &&
+		       strcmp(conf.ports[0].path, "/run/vhostd/vm1.sock") == 0,
+	       "vm1");
+	EXPECT(conf.ports[1].client, "vm2 client");
+	EXPECT(conf.ports[2].type == VHD_PORT_ETH && conf.ports[2].queues == 2 &&
+		       conf.ports[2].bridge == 1,
+	       "up");
+	EXPECT(strcmp(conf.ports[3].devargs, "net_tap0,iface=tap0") == 0,
+	       "devargs with '='");
+}
+
+static void test_defaults(void)
+{
+	EXPECT(load("[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
+		    "bridge = b\n") == 0,
+	       "%s", err);
+	EXPECT(conf.bridges[0].mode == VHD_BR_LEARNING &&
+		       conf.bridges[0].mac_aging == 300 &&
+		       conf.bridges[0].mac_table_size == 8192,
+	       "bridge defaults");
+	EXPECT(!conf.ports[0].client, "server by default");
+}
+
+static void test_cpus(void)
+{
+	uint16_t c[16], n;
+
+	EXPECT(vhd_config_parse_cpus("0", c, 16, &n) == 0 && n == 1 &&
+		       c[0] == 0,
+	       "0");
+	EXPECT(vhd_config_parse_cpus("0-1", c, 16, &n) == 0 && n == 2 &&
+		       c[1] == 1,
+	       "0-1");
+	EXPECT(vhd_config_parse_cpus("1,0", c, 16, &n) == 0 && n == 2, "1,0");
+	EXPECT(vhd_config_parse_cpus("0,0", c, 16, &n) < 0, "duplicate");
+	EXPECT(vhd_config_parse_cpus("1-0", c, 16, &n) < 0, "backwards");
+	EXPECT(vhd_config_parse_cpus("x", c, 16, &n) < 0, "x");
+	EXPECT(vhd_config_parse_cpus("", c, 16, &n) < 0, "empty");
+	EXPECT(vhd_config_parse_cpus("100000", c, 16, &n) < 0, "huge");
+	EXPECT(vhd_config_parse_cpus("1023", c, 16, &n) < 0, "absent CPU");
+}
+
+static const char *tail =
+	"[bridge br0]\n"
+	"[port a]\ntype = vhost-user\npath = /tmp/a.sock\nbridge = br0\n";
+
+static void test_errors(void)
+{
+	char buf[2048];
+
+	refused("[vhostd]\nlcore = 1\n", "typo key", ":2:", "[vhostd] lcore: unknown key");
+	refused("[bridge b]\nmode = learning\nfoo = 1\n", "unknown bridge key",
+		":3:", "foo: unknown key");
+	refused("[bridge b]\n[port p]\npath = /x\nbridge = b\n",
+		"missing type", ":2:", "[port p] type: missing required key");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\nbridge = b\n",
+		"missing path", "path: missing required key", NULL);
+	refused("[bridge b]\n[port p]\ntype = ethdev\nbridge = b\n",
+		"missing devargs", "devargs: missing required key", NULL);
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n",
+		"missing bridge", "bridge: missing required key", NULL);
+	refused("[port p]\ntype = vhost-user\npath = /x\nbridge = nob\n",
+		"no such bridge", ":4:", "no such [bridge]");
+	refused("[bridge b]\n[port p]\ntype = tap\n", "bad type", ":3:",
+		"expected 'vhost-user' or 'ethdev'");
+	refused("[bridge b]\nmode = hub\n", "bad mode", ":2:",
+		"expected 'learning' or 'xconnect'");
+	refused("[bridge b]\nmac-aging = -1\n", "negative aging", ":2:",
+		"not a number");
+	refused("[bridge b]\nmac-aging = 10s\n", "aging unit", ":2:",
+		"not a number");
+	refused("[vhostd]\nlcores = one\n", "bad lcores", ":2:", "lcores");
+	refused("[vhostd]\nsocket-mem = 99999999999\n", "socket-mem range",
+		":2:", "not a number");
+	refused("[vhostd]\nmain-lcore = 4000\n", "absent main cpu", ":2:",
+		"main-lcore");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = x.sock\n"
+		"bridge = b\n",
+		"relative path", ":4:", "absolute");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nmode = listen\n",
+		"bad vhost mode", ":6:", "expected 'server' or 'client'");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nqueues = 2\n",
+		"ethdev key on vhost port", ":6:", "queues: unknown key");
+	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
+		"bridge = b\nqueues = 0\n",
+		"zero queues", ":6:", "not a number from 1");
+	snprintf(buf, sizeof(buf),
+		 "%s[port b]\ntype = vhost-user\npath = /tmp/a.sock\n"
+		 "bridge = br0\n",
+		 tail);
+	refused(buf, "same socket twice", ":8:", "already used by port 'a'");
+	refused("[bridge x]\nmode = xconnect\n[port a]\ntype = ethdev\n"
+		"devargs = net_null0\nbridge = x\n",
+		"xconnect with one port", ":1:", "exactly two ports");
+	refused("[bridge b]\n[bridge b]\n", "repeated section", ":2:",
+		"repeated");
+	refused("[bridge b]\nmode = learning\nmode = xconnect\n",
+		"repeated key", ":3:", "repeated");
+	refused("[bridge b]\nmode learning\n", "no '='", ":2:",
+		"expected 'key = value'");
+	refused("mode = learning\n", "key before section", ":1:",
+		"before the first");
+	refused("[bridge b\n", "broken header", ":1:", "section header");
+	refused("[switch s]\n", "unknown section", ":1:", "unknown section");
+	refused("[port a b]\n", "bad port name", ":1:", "[port NAME]");
+	refused("# hash comment\n", "hash comment", ":1:", "';'");
+	refused("[bridge b]\nmode =\n", "empty value", ":2:", "empty value");
+}
+
+static void test_missing_file(void)
+{
+	EXPECT(vhd_config_load("/nonexistent/vhostd.conf", &conf, err,
+			       sizeof(err)) < 0,
+	       "missing file accepted");
+	EXPECT(strstr(err, "/nonexistent/vhostd.conf") &&
+		       strstr(err, "No such file"),
+	       "'%s'", err);
+}
+
+int main(void)
+{
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return 2;
+	close(fd);
+	UNIT_CASE(test_good);
+	UNIT_CASE(test_defaults);
+	UNIT_CASE(test_cpus);
+	UNIT_CASE(test_errors);
+	UNIT_CASE(test_missing_file);
+	unlink(path);
+	return unit_done();
+}
