@@ -84,7 +84,9 @@ static int key_line(const struct parse *p, const char *sec, const char *key)
 /* First pass: syntax, lengths, duplicates; remember where each key is. */
 static int prescan(struct parse *p)
 {
-	char buf[1024], sec[CFG_NAME_LEN] = "";
+	char *buf = NULL, sec[CFG_NAME_LEN] = "";
+	size_t cap = 0;
+	ssize_t len;
 	int line = 0, rc = 0;
 	FILE *f = fopen(p->file, "r");
 
@@ -93,13 +95,24 @@ static int prescan(struct parse *p)
 			 strerror(errno));
 		return -1;
 	}
-	while (rc == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+	while (rc == 0 && (len = getline(&buf, &cap, f)) >= 0) {
 		char *s, *eq, *c;
-		size_t len = strlen(buf);
 
 		line++;
-		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
-			rc = fail(p, line, NULL, NULL, "line too long");
+		/* rte_cfgfile reads lines into a buffer of this size. */
+		if (len >= CFG_NAME_LEN + CFG_VALUE_LEN) {
+			rc = fail(p, line, NULL, NULL,
+				  "line longer than %d characters",
+				  CFG_NAME_LEN + CFG_VALUE_LEN - 1);
+			break;
+		}
+		for (ssize_t i = 0; i < len; i++)
+			if (buf[i] == '\0' || ((unsigned char)buf[i] < 0x20 &&
+						!strchr("\t\r\n", buf[i])))
+				rc = -1;
+		if (rc) {
+			rc = fail(p, line, NULL, NULL,
+				  "control character or NUL: not a text file?");
 			break;
 		}
 		c = strchr(buf, ';');
@@ -182,6 +195,7 @@ static int prescan(struct parse *p)
 		snprintf(p->keys[p->n_keys].key, CFG_NAME_LEN, "%s", key);
 		p->keys[p->n_keys++].line = line;
 	}
+	free(buf);
 	fclose(f);
 	return rc;
 }
