@@ -50,13 +50,13 @@
 #ifndef VHD_VERSION
 #define VHD_VERSION "0.1.0"
 #endif
-#define VHD_BURST 32
+#define VHD_BURST     32
 #define VHD_PORT_NONE UINT16_MAX
 
 extern int vhd_logtype_main, vhd_logtype_port, vhd_logtype_bridge;
-#define VHD_LOG(level, type, fmt, ...)                                         \
-	rte_log(RTE_LOG_##level, vhd_logtype_##type,                           \
-		"vhostd: " fmt "\n", ##__VA_ARGS__)
+#define VHD_LOG(level, type, fmt, ...)                                    \
+	rte_log(RTE_LOG_##level, vhd_logtype_##type, "vhostd: " fmt "\n", \
+		##__VA_ARGS__)
 
 /* Drop reasons. Keep the names (stats.c) in the same order. */
 enum vhd_drop {
@@ -85,22 +85,22 @@ struct vhd_port {
 	/* Set before the port is published, then read-only. */
 	char name[VHD_NAME_MAX];
 	enum vhd_port_type type;
-	uint16_t idx;    /* index in vhd_ports[] */
+	uint16_t idx;	 /* index in vhd_ports[] */
 	uint16_t bridge; /* index in vhd_bridges[] */
 	bool client;
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
 	uint16_t eth_id; /* ethdev port id */
-	uint16_t n_rxq;  /* rx queues to poll (vhost: VHD_MAX_QUEUES) */
+	uint16_t n_rxq;	 /* rx queues to poll (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
 
 	/* vhost: written by the vhost-events thread, read by lcores. */
-	int vid;                 /* -1: no device; else the live device */
-	uint16_t nr_qp;          /* queue pairs of the live device */
+	int vid;		 /* -1: no device; else the live device */
+	uint16_t nr_qp;		 /* queue pairs of the live device */
 	uint32_t guest_rxq_mask; /* enabled guest rx vrings (our tx queues) */
-	uint64_t connects;       /* new_device count */
-	uint64_t log_tsc;        /* rate limit for guest-triggered logs */
+	uint64_t connects;	 /* new_device count */
+	uint64_t log_tsc;	 /* rate limit for guest-triggered logs */
 	unsigned int log_burst;
 
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
@@ -114,7 +114,7 @@ struct vhd_bridge {
 	enum vhd_bridge_mode mode;
 	uint32_t mac_aging;
 	struct vhd_fdb *fdb; /* learning only */
-	uint64_t aged;       /* written by the control thread only */
+	uint64_t aged;	     /* written by the control thread only */
 	/* Flood list: every port of the bridge. */
 	uint16_t n_ports;
 	uint16_t ports[VHD_MAX_PORTS];

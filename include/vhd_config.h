@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VHD_NAME_MAX 32      /* port and bridge names, including NUL */
-#define VHD_MAX_PORTS 64     /* ports in the switch */
-#define VHD_MAX_BRIDGES 16   /* bridges in the switch */
+#define VHD_NAME_MAX	  32 /* port and bridge names, including NUL */
+#define VHD_MAX_PORTS	  64 /* ports in the switch */
+#define VHD_MAX_BRIDGES	  16 /* bridges in the switch */
 #define VHD_MAX_DP_LCORES 16 /* datapath lcores */
-#define VHD_MAX_QUEUES 8     /* rx queues polled per port */
-#define VHD_DEVARGS_MAX 256
+#define VHD_MAX_QUEUES	  8  /* rx queues polled per port */
+#define VHD_DEVARGS_MAX	  256
 
 enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
 enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };
@@ -27,19 +27,19 @@ enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };
 struct vhd_port_conf {
 	char name[VHD_NAME_MAX];
 	enum vhd_port_type type;
-	uint16_t bridge;   /* index into vhd_config.bridges */
-	uint16_t queues;   /* ethdev: rx queues; vhost: ignored (guest decides) */
-	bool client;       /* vhost: vhostd connects and reconnects */
-	char path[PATH_MAX];            /* vhost socket */
-	char devargs[VHD_DEVARGS_MAX];  /* ethdev: PCI address or vdev */
-	uint16_t rx_desc, tx_desc;      /* ethdev ring sizes */
-	int line;                       /* where the section starts */
+	uint16_t bridge; /* index into vhd_config.bridges */
+	uint16_t queues; /* ethdev: rx queues; vhost: ignored (guest decides) */
+	bool client;	 /* vhost: vhostd connects and reconnects */
+	char path[PATH_MAX];	       /* vhost socket */
+	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
+	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
+	int line;		       /* where the section starts */
 };
 
 struct vhd_bridge_conf {
 	char name[VHD_NAME_MAX];
 	enum vhd_bridge_mode mode;
-	uint32_t mac_aging;      /* seconds; 0 = never age */
+	uint32_t mac_aging;	 /* seconds; 0 = never age */
 	uint32_t mac_table_size; /* cap on learned entries */
 	int line;
 };
@@ -49,8 +49,8 @@ struct vhd_config {
 	uint16_t dp_cpus[VHD_MAX_DP_LCORES]; /* CPU of each datapath lcore */
 	uint16_t n_dp;
 	uint16_t main_cpu;
-	uint32_t socket_mem;   /* MiB */
-	uint32_t mbufs;        /* 0: computed from the ports */
+	uint32_t socket_mem; /* MiB */
+	uint32_t mbufs;	     /* 0: computed from the ports */
 	char file_prefix[64];
 	char huge_dir[PATH_MAX];
 	char log_level[32];

@@ -20,7 +20,7 @@
 struct vhd_bridge_stats;
 
 struct vhd_fdb_entry {
-	uint64_t key; /* MAC in the low 48 bits (as read from the frame) */
+	uint64_t key;  /* MAC in the low 48 bits (as read from the frame) */
 	uint32_t seen; /* vhd_clock second of the last frame from it */
 	uint16_t port;
 	uint16_t pad;
@@ -30,7 +30,7 @@ struct vhd_fdb {
 	struct rte_hash *h;
 	struct vhd_fdb_entry *ent;
 	uint32_t n_ent; /* size of ent[]: every position rte_hash can return */
-	uint32_t cap;   /* cap on learned entries */
+	uint32_t cap;	/* cap on learned entries */
 	/* Live entries. rte_hash_count() also counts deleted keys whose
 	 * slots wait for an RCU grace period. Changed (atomically) only when
 	 * a MAC is added or removed, never per frame. */

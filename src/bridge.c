@@ -37,8 +37,8 @@ struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,
 
 		br->fdb = rte_zmalloc("vhd_fdb", sizeof(*br->fdb), 0);
 		snprintf(name, sizeof(name), "fdb_%u", idx);
-		rc = br->fdb ? vhd_fdb_create(br->fdb, name,
-					      bc->mac_table_size, vhd_rcu)
+		rc = br->fdb ? vhd_fdb_create(br->fdb, name, bc->mac_table_size,
+					      vhd_rcu)
 			     : -ENOMEM;
 		if (rc < 0) {
 			VHD_LOG(ERR, bridge, "bridge %s: fdb: %s", br->name,
@@ -113,7 +113,7 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 
 	for (uint16_t i = 0; i < n; i++) {
 		const struct rte_ether_hdr *eh =
-			rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *);
+		    rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *);
 
 		dst[i] = vhd_fdb_key(&eh->dst_addr);
 		/* Group-bit sources are bogus: never learned. */
@@ -163,8 +163,8 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		return;
 
 	if (br->mode == VHD_BR_XCONNECT) {
-		uint16_t out = br->ports[0] == in_port ? br->ports[1]
-						       : br->ports[0];
+		uint16_t out =
+		    br->ports[0] == in_port ? br->ports[1] : br->ports[0];
 
 		if (unlikely(br->n_ports != 2)) {
 			lc->stats[in_port].drop[VHD_DROP_NO_DEST] += ok;

@@ -108,7 +108,7 @@ static int prescan(struct parse *p)
 		}
 		for (ssize_t i = 0; i < len; i++)
 			if (buf[i] == '\0' || ((unsigned char)buf[i] < 0x20 &&
-						!strchr("\t\r\n", buf[i])))
+					       !strchr("\t\r\n", buf[i])))
 				rc = -1;
 		if (rc) {
 			rc = fail(p, line, NULL, NULL,
@@ -333,8 +333,8 @@ static int get_str(struct ctx *c, const char *key, const char *def, char *out,
 static int parse_global(struct ctx *c, struct vhd_config *conf)
 {
 	static const char *const keys[] = {
-		"lcores",   "main-lcore", "socket-mem", "mbufs",
-		"file-prefix", "huge-dir", "log-level",  NULL};
+	    "lcores",	   "main-lcore", "socket-mem", "mbufs",
+	    "file-prefix", "huge-dir",	 "log-level",  NULL};
 	uint32_t v;
 	const char *s;
 
@@ -358,7 +358,8 @@ static int parse_global(struct ctx *c, struct vhd_config *conf)
 		return -1;
 	if (get_str(c, "file-prefix", conf->file_prefix, conf->file_prefix,
 		    sizeof(conf->file_prefix)) ||
-	    get_str(c, "huge-dir", "", conf->huge_dir, sizeof(conf->huge_dir)) ||
+	    get_str(c, "huge-dir", "", conf->huge_dir,
+		    sizeof(conf->huge_dir)) ||
 	    get_str(c, "log-level", "", conf->log_level,
 		    sizeof(conf->log_level)))
 		return -1;
@@ -396,9 +397,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 {
 	static const char *const vhost_keys[] = {"type", "bridge", "path",
 						 "mode", NULL};
-	static const char *const eth_keys[] = {"type",    "bridge",  "devargs",
-					       "queues",  "rx-desc", "tx-desc",
-					       NULL};
+	static const char *const eth_keys[] = {
+	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc", NULL};
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
 	uint16_t i;
@@ -432,7 +432,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 			return -1;
 		if (pc->path[0] != '/')
 			return bad(c, "path", "must be an absolute path");
-		if (strlen(pc->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		if (strlen(pc->path) >=
+		    sizeof(((struct sockaddr_un *)0)->sun_path))
 			return bad(c, "path", "too long for a unix socket");
 		get_str(c, "mode", "server", mode, sizeof(mode));
 		if (strcmp(mode, "server") == 0)
@@ -478,7 +479,8 @@ static int check_whole(struct parse *p, struct vhd_config *conf)
 					    "socket path already used by port "
 					    "'%s'",
 					    b->name);
-			if (a->type == VHD_PORT_ETH && b->type == VHD_PORT_ETH &&
+			if (a->type == VHD_PORT_ETH &&
+			    b->type == VHD_PORT_ETH &&
 			    strcmp(a->devargs, b->devargs) == 0)
 				return fail(p, key_line(p, sec, "devargs"), sec,
 					    "devargs",
@@ -552,8 +554,8 @@ int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
 			struct ctx c = {p, cfg, names[i]};
 			const char *sp = strchr(names[i], ' ');
 			const char *name = sp ? sp + 1 : "";
-			size_t kl = sp ? (size_t)(sp - names[i])
-				       : strlen(names[i]);
+			size_t kl =
+			    sp ? (size_t)(sp - names[i]) : strlen(names[i]);
 			int line = key_line(p, names[i], NULL);
 
 			if (strcmp(names[i], "vhostd") == 0) {
@@ -576,8 +578,9 @@ int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
 					     VHD_MAX_BRIDGES);
 					goto out;
 				}
-				if (parse_bridge(&c, name,
-						 &conf->bridges[conf->n_bridges]))
+				if (parse_bridge(
+					&c, name,
+					&conf->bridges[conf->n_bridges]))
 					goto out;
 				conf->n_bridges++;
 				continue;

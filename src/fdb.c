@@ -17,18 +17,18 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 		   struct rte_rcu_qsbr *rcu)
 {
 	struct rte_hash_parameters hp = {
-		.name = name,
-		.entries = cap,
-		.key_len = sizeof(uint64_t),
-		.hash_func = rte_hash_crc,
-		.socket_id = (int)rte_socket_id(),
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
-			      RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
-			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	    .name = name,
+	    .entries = cap,
+	    .key_len = sizeof(uint64_t),
+	    .hash_func = rte_hash_crc,
+	    .socket_id = (int)rte_socket_id(),
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
+			  RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
+			  RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	struct rte_hash_rcu_config rc = {
-		.v = rcu,
-		.mode = RTE_HASH_QSBR_MODE_DQ,
+	    .v = rcu,
+	    .mode = RTE_HASH_QSBR_MODE_DQ,
 	};
 
 	memset(f, 0, sizeof(*f));
@@ -39,8 +39,8 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 	f->h = rte_hash_create(&hp);
 	if (f->h == NULL)
 		return -rte_errno;
-	f->ent = rte_zmalloc(name, sizeof(*f->ent) * f->n_ent,
-			     RTE_CACHE_LINE_SIZE);
+	f->ent =
+	    rte_zmalloc(name, sizeof(*f->ent) * f->n_ent, RTE_CACHE_LINE_SIZE);
 	if (f->ent == NULL) {
 		rte_hash_free(f->h);
 		return -ENOMEM;
@@ -77,8 +77,8 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 
 		if (likely(pos[i] >= 0)) {
 			e = &f->ent[pos[i]];
-			if (unlikely(__atomic_load_n(&e->key, __ATOMIC_ACQUIRE) !=
-				     keys[i]))
+			if (unlikely(__atomic_load_n(
+					 &e->key, __ATOMIC_ACQUIRE) != keys[i]))
 				continue; /* slot being reused: next time */
 			/* Written only when changed: no cache line
 			 * bouncing between lcores in the steady state. */
@@ -124,15 +124,16 @@ void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 		kp[i] = &keys[i];
 	rte_hash_lookup_bulk(f->h, kp, n, pos);
 	for (uint32_t i = 0; i < n; i++) {
-		const struct vhd_fdb_entry *e = &f->ent[pos[i] >= 0 ? pos[i] : 0];
+		const struct vhd_fdb_entry *e =
+		    &f->ent[pos[i] >= 0 ? pos[i] : 0];
 
 		/* A slot just reused for another MAC may still hold the old
 		 * key: that reads as unknown (flood), never as a stale port. */
-		ports[i] = pos[i] >= 0 && __atomic_load_n(&e->key,
-							  __ATOMIC_ACQUIRE) ==
-						  keys[i]
-				   ? __atomic_load_n(&e->port, __ATOMIC_RELAXED)
-				   : VHD_PORT_NONE;
+		ports[i] =
+		    pos[i] >= 0 && __atomic_load_n(&e->key, __ATOMIC_ACQUIRE) ==
+				       keys[i]
+			? __atomic_load_n(&e->port, __ATOMIC_RELAXED)
+			: VHD_PORT_NONE;
 	}
 }
 

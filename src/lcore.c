@@ -46,7 +46,7 @@ int vhd_lcore_main(void *arg)
 
 	while (likely(!vhd_quit)) {
 		const struct vhd_rxq_list *rl =
-			__atomic_load_n(&lc->rxq, __ATOMIC_ACQUIRE);
+		    __atomic_load_n(&lc->rxq, __ATOMIC_ACQUIRE);
 		bool busy = false;
 
 		for (uint16_t i = 0; rl && i < rl->n; i++) {
@@ -99,7 +99,7 @@ int vhd_sched_build(void)
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		nl[l] = rte_zmalloc("vhd_rxq",
 				    sizeof(*nl[l]) +
-					    sizeof(nl[l]->q[0]) * (total + 1),
+					sizeof(nl[l]->q[0]) * (total + 1),
 				    RTE_CACHE_LINE_SIZE);
 		if (nl[l] == NULL) {
 			while (l--)

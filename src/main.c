@@ -75,7 +75,7 @@ struct argv_buf {
 };
 
 static int add_arg(struct argv_buf *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int add_arg(struct argv_buf *a, const char *fmt, ...)
 {
@@ -167,8 +167,8 @@ static void print_config(const struct vhd_config *c)
 		       p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev",
 		       p->type == VHD_PORT_VHOST ? p->path : p->devargs,
 		       p->type == VHD_PORT_VHOST
-			       ? (p->client ? " (client)" : " (server)")
-			       : "",
+			   ? (p->client ? " (client)" : " (server)")
+			   : "",
 		       c->bridges[p->bridge].name);
 	}
 }
@@ -208,8 +208,8 @@ static int setup_ports(const struct vhd_config *c)
 {
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		const struct vhd_port_conf *pc = &c->ports[i];
-		struct vhd_port *p = rte_zmalloc("vhd_port", sizeof(*p),
-						 RTE_CACHE_LINE_SIZE);
+		struct vhd_port *p =
+		    rte_zmalloc("vhd_port", sizeof(*p), RTE_CACHE_LINE_SIZE);
 		struct vhd_bridge *br = vhd_bridges[pc->bridge];
 		int rc;
 
@@ -262,10 +262,10 @@ static void control_loop(void)
 
 	while (!vhd_quit) {
 		rte_delay_us_sleep(100 * 1000);
-		__atomic_store_n(&vhd_clock,
-				 (uint32_t)((rte_get_timer_cycles() - start) /
-					    hz),
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(
+		    &vhd_clock,
+		    (uint32_t)((rte_get_timer_cycles() - start) / hz),
+		    __ATOMIC_RELAXED);
 		if (vhd_clock == aged_at)
 			continue;
 		aged_at = vhd_clock;
@@ -278,11 +278,11 @@ static void control_loop(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct vhd_config conf;
 	struct argv_buf eal = {0};
@@ -305,8 +305,7 @@ int main(int argc, char **argv)
 			usage(stdout, argv[0]);
 			return EXIT_SUCCESS;
 		case 'V':
-			printf("vhostd %s (%s)\n", VHD_VERSION,
-			       rte_version());
+			printf("vhostd %s (%s)\n", VHD_VERSION, rte_version());
 			return EXIT_SUCCESS;
 		default:
 			usage(stderr, argv[0]);
@@ -354,8 +353,8 @@ int main(int argc, char **argv)
 		VHD_LOG(ERR, main, "RCU init failed");
 		goto out;
 	}
-	vhd_pool = rte_pktmbuf_pool_create("vhd_mbuf", pool_size(&conf), 256,
-					   0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	vhd_pool = rte_pktmbuf_pool_create("vhd_mbuf", pool_size(&conf), 256, 0,
+					   RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
 	if (vhd_pool == NULL) {
 		VHD_LOG(ERR, main, "mbuf pool of %u: %s (raise socket-mem)",
@@ -367,8 +366,7 @@ int main(int argc, char **argv)
 		if (vhd_bridges[b] == NULL)
 			goto out;
 	}
-	RTE_LCORE_FOREACH_WORKER(lcore_id)
-	{
+	RTE_LCORE_FOREACH_WORKER (lcore_id) {
 		vhd_lcores[l].lcore_id = lcore_id;
 		vhd_lcores[l].idx = l;
 		l++;

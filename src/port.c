@@ -20,10 +20,10 @@
 #define TX_RETRIES 8
 
 const char *const vhd_drop_names[VHD_DROP_MAX] = {
-	[VHD_DROP_NO_DEST] = "drop_no_dest",
-	[VHD_DROP_INVALID] = "drop_invalid",
-	[VHD_DROP_NOT_READY] = "drop_not_ready",
-	[VHD_DROP_TX_FULL] = "drop_tx_full",
+    [VHD_DROP_NO_DEST] = "drop_no_dest",
+    [VHD_DROP_INVALID] = "drop_invalid",
+    [VHD_DROP_NOT_READY] = "drop_not_ready",
+    [VHD_DROP_TX_FULL] = "drop_tx_full",
 };
 
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,

@@ -61,8 +61,8 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	if (p->n_rxq > 1) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
-			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) &
-			info.flow_type_rss_offloads;
+		    (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) &
+		    info.flow_type_rss_offloads;
 	}
 	/* No MBUF_FAST_FREE: flooded mbufs have refcnt > 1. */
 	rc = rte_eth_dev_configure(p->eth_id, p->n_rxq, p->n_txq, &conf);
@@ -79,9 +79,8 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 			goto fail;
 	}
 	for (uint16_t q = 0; q < p->n_txq; q++) {
-		rc = rte_eth_tx_queue_setup(p->eth_id, q, txd,
-					    rte_eth_dev_socket_id(p->eth_id),
-					    NULL);
+		rc = rte_eth_tx_queue_setup(
+		    p->eth_id, q, txd, rte_eth_dev_socket_id(p->eth_id), NULL);
 		if (rc < 0)
 			goto fail;
 	}
@@ -90,8 +89,8 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 		goto fail;
 	rc = rte_eth_promiscuous_enable(p->eth_id);
 	if (rc < 0 && rc != -ENOTSUP)
-		VHD_LOG(WARNING, port, "port %s: promiscuous mode: %s",
-			p->name, rte_strerror(-rc));
+		VHD_LOG(WARNING, port, "port %s: promiscuous mode: %s", p->name,
+			rte_strerror(-rc));
 	VHD_LOG(INFO, port, "port %s: ethdev %s (port %u), %u rxq, %u txq%s",
 		p->name, name, p->eth_id, p->n_rxq, p->n_txq,
 		p->txq_shared ? " (shared, locked)" : "");

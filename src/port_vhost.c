@@ -76,8 +76,9 @@ static int new_device(int vid)
 	p->connects++;
 	__atomic_store_n(&p->vid, vid, __ATOMIC_RELEASE);
 	if (vhd_log_ratelimit(p))
-		VHD_LOG(INFO, port, "port %s: guest up (vid %d, %u queue pairs)",
-			p->name, vid, nr_qp);
+		VHD_LOG(INFO, port,
+			"port %s: guest up (vid %d, %u queue pairs)", p->name,
+			vid, nr_qp);
 	return 0;
 }
 
@@ -126,10 +127,10 @@ static int new_connection(int vid)
 }
 
 static const struct rte_vhost_device_ops vhost_ops = {
-	.new_device = new_device,
-	.destroy_device = destroy_device,
-	.vring_state_changed = vring_state_changed,
-	.new_connection = new_connection,
+    .new_device = new_device,
+    .destroy_device = destroy_device,
+    .vring_state_changed = vring_state_changed,
+    .new_connection = new_connection,
 };
 
 /* A server socket's directory must exist and be writable; a socket file
@@ -143,8 +144,8 @@ static int check_server_path(struct vhd_port *p)
 
 	snprintf(dir, sizeof(dir), "%s", p->path);
 	rc = stat(dirname(dir), &st) < 0 ? -errno
-	     : S_ISDIR(st.st_mode)      ? 0
-					: -ENOTDIR;
+	     : S_ISDIR(st.st_mode)	 ? 0
+					 : -ENOTDIR;
 	if (rc < 0) {
 		VHD_LOG(ERR, port, "port %s: directory %s of %s: %s", p->name,
 			dir, p->path, strerror(-rc));
@@ -170,9 +171,8 @@ static int check_server_path(struct vhd_port *p)
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (rc == 0) {
-		VHD_LOG(ERR, port,
-			"port %s: %s is in use by another process", p->name,
-			p->path);
+		VHD_LOG(ERR, port, "port %s: %s is in use by another process",
+			p->name, p->path);
 		return -EADDRINUSE;
 	}
 	VHD_LOG(INFO, port, "port %s: removing stale socket %s", p->name,
@@ -194,8 +194,8 @@ int vhd_vhost_port_start(struct vhd_port *p)
 			p->path);
 		return -EINVAL;
 	}
-	if (rte_vhost_driver_disable_features(p->path,
-					      VHD_VHOST_DISABLED_FEATURES) < 0 ||
+	if (rte_vhost_driver_disable_features(
+		p->path, VHD_VHOST_DISABLED_FEATURES) < 0 ||
 	    rte_vhost_driver_callback_register(p->path, &vhost_ops) < 0) {
 		rc = -EINVAL;
 		goto fail;
@@ -220,6 +220,6 @@ void vhd_vhost_port_stop(struct vhd_port *p)
 	/* Closes the connection (destroy_device runs) and, for a server,
 	 * removes the socket file. */
 	if (rte_vhost_driver_unregister(p->path) < 0)
-		VHD_LOG(WARNING, port, "port %s: unregister %s failed",
-			p->name, p->path);
+		VHD_LOG(WARNING, port, "port %s: unregister %s failed", p->name,
+			p->path);
 }

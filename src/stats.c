@@ -96,9 +96,10 @@ static int cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "name", p->name);
 	rte_tel_data_add_dict_string(
-		d, "type", p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
+	    d, "type", p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
 	rte_tel_data_add_dict_string(d, "bridge", b ? b->name : "");
-	rte_tel_data_add_dict_string(d, "state", vhd_port_up(p) ? "up" : "down");
+	rte_tel_data_add_dict_string(d, "state",
+				     vhd_port_up(p) ? "up" : "down");
 	if (p->type == VHD_PORT_VHOST) {
 		rte_tel_data_add_dict_string(d, "path", p->path);
 		rte_tel_data_add_dict_string(d, "mode",
@@ -106,8 +107,8 @@ static int cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(d, "queue_pairs",
 					  vhd_port_up(p) ? p->nr_qp : 0);
 		rte_tel_data_add_dict_u64(
-			d, "enabled_rxq_mask",
-			__atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED));
+		    d, "enabled_rxq_mask",
+		    __atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED));
 		rte_tel_data_add_dict_u64(d, "connects", p->connects);
 	} else {
 		rte_tel_data_add_dict_u64(d, "ethdev_port", p->eth_id);
@@ -150,7 +151,8 @@ static int cmd_bridge(const char *cmd, const char *params,
 	if (b == NULL)
 		return -EINVAL;
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
-		const struct vhd_bridge_stats *x = &vhd_lcores[l].brstats[b->idx];
+		const struct vhd_bridge_stats *x =
+		    &vhd_lcores[l].brstats[b->idx];
 
 		s.learned += x->learned;
 		s.moved += x->moved;
@@ -170,7 +172,7 @@ static int cmd_bridge(const char *cmd, const char *params,
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "name", b->name);
 	rte_tel_data_add_dict_string(
-		d, "mode", b->mode == VHD_BR_LEARNING ? "learning" : "xconnect");
+	    d, "mode", b->mode == VHD_BR_LEARNING ? "learning" : "xconnect");
 	rte_tel_data_add_dict_container(d, "ports", ports, 0);
 	if (b->fdb) {
 		rte_tel_data_add_dict_u64(d, "mac_aging", b->mac_aging);

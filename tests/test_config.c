@@ -13,37 +13,36 @@ static char path[] = "/tmp/vhd-test-config-XXXXXX";
 static struct vhd_config conf;
 static char err[1024];
 
-static const char *good =
-	"; comment\n"
-	"[vhostd]\n"
-	"lcores = 1\n"
-	"main-lcore = 0   ; inline comment\n"
-	"socket-mem = 256\n"
-	"\n"
-	"[bridge br0]\n"
-	"mode = learning\n"
-	"mac-aging = 300\n"
-	"[bridge x]\n"
-	"mode = xconnect\n"
-	"[port vm1]\n"
-	"type = vhost-user\n"
-	"path = /run/vhostd/vm1.sock\n"
-	"mode = server\n"
-	"bridge = br0\n"
-	"[port vm2]\n"
-	"type = vhost-user\n"
-	"path = /run/vhostd/vm2.sock\n"
-	"mode = client\n"
-	"bridge = br0\n"
-	"[port up]\n"
-	"type = ethdev\n"
-	"devargs = 0000:3b:00.0\n"
-	"queues = 2\n"
-	"bridge = x\n"
-	"[port up2]\n"
-	"type = ethdev\n"
-	"devargs = net_tap0,iface=tap0\n"
-	"bridge = x\n";
+static const char *good = "; comment\n"
+			  "[vhostd]\n"
+			  "lcores = 1\n"
+			  "main-lcore = 0   ; inline comment\n"
+			  "socket-mem = 256\n"
+			  "\n"
+			  "[bridge br0]\n"
+			  "mode = learning\n"
+			  "mac-aging = 300\n"
+			  "[bridge x]\n"
+			  "mode = xconnect\n"
+			  "[port vm1]\n"
+			  "type = vhost-user\n"
+			  "path = /run/vhostd/vm1.sock\n"
+			  "mode = server\n"
+			  "bridge = br0\n"
+			  "[port vm2]\n"
+			  "type = vhost-user\n"
+			  "path = /run/vhostd/vm2.sock\n"
+			  "mode = client\n"
+			  "bridge = br0\n"
+			  "[port up]\n"
+			  "type = ethdev\n"
+			  "devargs = 0000:3b:00.0\n"
+			  "queues = 2\n"
+			  "bridge = x\n"
+			  "[port up2]\n"
+			  "type = ethdev\n"
+			  "devargs = net_tap0,iface=tap0\n"
+			  "bridge = x\n";
 
 static int load(const char *text)
 {
@@ -64,8 +63,8 @@ static void refused(const char *text, const char *what, const char *want1,
 	EXPECT(rc < 0, "%s: accepted", what);
 	EXPECT(strstr(err, path) != NULL, "%s: no file name in '%s'", what,
 	       err);
-	EXPECT(strstr(err, want1) != NULL, "%s: '%s' not in '%s'", what,
-	       want1, err);
+	EXPECT(strstr(err, want1) != NULL, "%s: '%s' not in '%s'", what, want1,
+	       err);
 	if (want2)
 		EXPECT(strstr(err, want2) != NULL, "%s: '%s' not in '%s'", what,
 		       want2, err);
@@ -79,15 +78,15 @@ static void test_good(void)
 	EXPECT(strcmp(conf.file_prefix, "vhostd") == 0, "default prefix");
 	EXPECT(conf.n_bridges == 2 && conf.n_ports == 4, "counts");
 	EXPECT(conf.bridges[0].mode == VHD_BR_LEARNING &&
-		       conf.bridges[0].mac_aging == 300,
+		   conf.bridges[0].mac_aging == 300,
 	       "br0");
 	EXPECT(conf.bridges[1].mode == VHD_BR_XCONNECT, "x");
 	EXPECT(conf.ports[0].type == VHD_PORT_VHOST && !conf.ports[0].client &&
-		       strcmp(conf.ports[0].path, "/run/vhostd/vm1.sock") == 0,
+		   strcmp(conf.ports[0].path, "/run/vhostd/vm1.sock") == 0,
 	       "vm1");
 	EXPECT(conf.ports[1].client, "vm2 client");
-	EXPECT(conf.ports[2].type == VHD_PORT_ETH && conf.ports[2].queues == 2 &&
-		       conf.ports[2].bridge == 1,
+	EXPECT(conf.ports[2].type == VHD_PORT_ETH &&
+		   conf.ports[2].queues == 2 && conf.ports[2].bridge == 1,
 	       "up");
 	EXPECT(strcmp(conf.ports[3].devargs, "net_tap0,iface=tap0") == 0,
 	       "devargs with '='");
@@ -99,8 +98,8 @@ static void test_defaults(void)
 		    "bridge = b\n") == 0,
 	       "%s", err);
 	EXPECT(conf.bridges[0].mode == VHD_BR_LEARNING &&
-		       conf.bridges[0].mac_aging == 300 &&
-		       conf.bridges[0].mac_table_size == 8192,
+		   conf.bridges[0].mac_aging == 300 &&
+		   conf.bridges[0].mac_table_size == 8192,
 	       "bridge defaults");
 	EXPECT(!conf.ports[0].client, "server by default");
 }
@@ -110,10 +109,10 @@ static void test_cpus(void)
 	uint16_t c[16], n;
 
 	EXPECT(vhd_config_parse_cpus("0", c, 16, &n) == 0 && n == 1 &&
-		       c[0] == 0,
+		   c[0] == 0,
 	       "0");
 	EXPECT(vhd_config_parse_cpus("0-1", c, 16, &n) == 0 && n == 2 &&
-		       c[1] == 1,
+		   c[1] == 1,
 	       "0-1");
 	EXPECT(vhd_config_parse_cpus("1,0", c, 16, &n) == 0 && n == 2, "1,0");
 	EXPECT(vhd_config_parse_cpus("0,0", c, 16, &n) < 0, "duplicate");
@@ -125,18 +124,19 @@ static void test_cpus(void)
 }
 
 static const char *tail =
-	"[bridge br0]\n"
-	"[port a]\ntype = vhost-user\npath = /tmp/a.sock\nbridge = br0\n";
+    "[bridge br0]\n"
+    "[port a]\ntype = vhost-user\npath = /tmp/a.sock\nbridge = br0\n";
 
 static void test_errors(void)
 {
 	char buf[2048];
 
-	refused("[vhostd]\nlcore = 1\n", "typo key", ":2:", "[vhostd] lcore: unknown key");
+	refused("[vhostd]\nlcore = 1\n", "typo key",
+		":2:", "[vhostd] lcore: unknown key");
 	refused("[bridge b]\nmode = learning\nfoo = 1\n", "unknown bridge key",
 		":3:", "foo: unknown key");
-	refused("[bridge b]\n[port p]\npath = /x\nbridge = b\n",
-		"missing type", ":2:", "[port p] type: missing required key");
+	refused("[bridge b]\n[port p]\npath = /x\nbridge = b\n", "missing type",
+		":2:", "[port p] type: missing required key");
 	refused("[bridge b]\n[port p]\ntype = vhost-user\nbridge = b\n",
 		"missing path", "path: missing required key", NULL);
 	refused("[bridge b]\n[port p]\ntype = ethdev\nbridge = b\n",
@@ -145,19 +145,19 @@ static void test_errors(void)
 		"missing bridge", "bridge: missing required key", NULL);
 	refused("[port p]\ntype = vhost-user\npath = /x\nbridge = nob\n",
 		"no such bridge", ":4:", "no such [bridge]");
-	refused("[bridge b]\n[port p]\ntype = tap\n", "bad type", ":3:",
-		"expected 'vhost-user' or 'ethdev'");
-	refused("[bridge b]\nmode = hub\n", "bad mode", ":2:",
-		"expected 'learning' or 'xconnect'");
-	refused("[bridge b]\nmac-aging = -1\n", "negative aging", ":2:",
-		"not a number");
-	refused("[bridge b]\nmac-aging = 10s\n", "aging unit", ":2:",
-		"not a number");
+	refused("[bridge b]\n[port p]\ntype = tap\n", "bad type",
+		":3:", "expected 'vhost-user' or 'ethdev'");
+	refused("[bridge b]\nmode = hub\n", "bad mode",
+		":2:", "expected 'learning' or 'xconnect'");
+	refused("[bridge b]\nmac-aging = -1\n", "negative aging",
+		":2:", "not a number");
+	refused("[bridge b]\nmac-aging = 10s\n", "aging unit",
+		":2:", "not a number");
 	refused("[vhostd]\nlcores = one\n", "bad lcores", ":2:", "lcores");
 	refused("[vhostd]\nsocket-mem = 99999999999\n", "socket-mem range",
 		":2:", "not a number");
-	refused("[vhostd]\nmain-lcore = 4000\n", "absent main cpu", ":2:",
-		"main-lcore");
+	refused("[vhostd]\nmain-lcore = 4000\n", "absent main cpu",
+		":2:", "main-lcore");
 	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = x.sock\n"
 		"bridge = b\n",
 		"relative path", ":4:", "absolute");
@@ -178,14 +178,14 @@ static void test_errors(void)
 	refused("[bridge x]\nmode = xconnect\n[port a]\ntype = ethdev\n"
 		"devargs = net_null0\nbridge = x\n",
 		"xconnect with one port", ":1:", "exactly two ports");
-	refused("[bridge b]\n[bridge b]\n", "repeated section", ":2:",
-		"repeated");
+	refused("[bridge b]\n[bridge b]\n", "repeated section",
+		":2:", "repeated");
 	refused("[bridge b]\nmode = learning\nmode = xconnect\n",
 		"repeated key", ":3:", "repeated");
-	refused("[bridge b]\nmode learning\n", "no '='", ":2:",
-		"expected 'key = value'");
-	refused("mode = learning\n", "key before section", ":1:",
-		"before the first");
+	refused("[bridge b]\nmode learning\n", "no '='",
+		":2:", "expected 'key = value'");
+	refused("mode = learning\n", "key before section",
+		":1:", "before the first");
 	refused("[bridge b\n", "broken header", ":1:", "section header");
 	refused("[switch s]\n", "unknown section", ":1:", "unknown section");
 	refused("[port a b]\n", "bad port name", ":1:", "[port NAME]");
@@ -199,7 +199,7 @@ static void test_missing_file(void)
 			       sizeof(err)) < 0,
 	       "missing file accepted");
 	EXPECT(strstr(err, "/nonexistent/vhostd.conf") &&
-		       strstr(err, "No such file"),
+		   strstr(err, "No such file"),
 	       "'%s'", err);
 }
 

@@ -15,8 +15,14 @@ static struct rte_rcu_qsbr *rcu;
 
 static uint64_t key(uint32_t i)
 {
-	uint8_t m[8] = {0x02, 0x00, (uint8_t)(i >> 24), (uint8_t)(i >> 16),
-			(uint8_t)(i >> 8), (uint8_t)i, 0xee, 0xee};
+	uint8_t m[8] = {0x02,
+			0x00,
+			(uint8_t)(i >> 24),
+			(uint8_t)(i >> 16),
+			(uint8_t)(i >> 8),
+			(uint8_t)i,
+			0xee,
+			0xee};
 
 	return vhd_fdb_key(m);
 }
@@ -109,8 +115,7 @@ static void test_flush(void)
 	vhd_fdb_learn(&f, k, 2, 1, 0, &st);
 	vhd_fdb_learn(&f, k + 2, 2, 2, 0, &st);
 	EXPECT(vhd_fdb_flush(&f, 1) == 2, "flushed port 1");
-	EXPECT(lookup1(&f, k[0]) == VHD_PORT_NONE &&
-		       lookup1(&f, k[2]) == 2,
+	EXPECT(lookup1(&f, k[0]) == VHD_PORT_NONE && lookup1(&f, k[2]) == 2,
 	       "only port 1's entries");
 	EXPECT(vhd_fdb_flush(&f, VHD_PORT_NONE) == 2, "flushed all");
 	EXPECT(vhd_fdb_count(&f) == 0, "empty");
@@ -167,10 +172,17 @@ static void test_bulk_mixed(void)
 
 int main(int argc, char **argv)
 {
-	char *eal[] = {argv[0],		"--no-huge",	  "-m",
-		       "64",		"--no-pci",	  "--no-shconf",
-		       "--no-telemetry", "--log-level=6", "-l",
-		       "0",		NULL};
+	char *eal[] = {argv[0],
+		       "--no-huge",
+		       "-m",
+		       "64",
+		       "--no-pci",
+		       "--no-shconf",
+		       "--no-telemetry",
+		       "--log-level=6",
+		       "-l",
+		       "0",
+		       NULL};
 
 	RTE_SET_USED(argc);
 	if (rte_eal_init(RTE_DIM(eal) - 1, eal) < 0) {

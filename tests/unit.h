@@ -19,12 +19,12 @@ static int unit_failed, unit_checks;
 		}                                                              \
 	} while (0)
 
-#define UNIT_CASE(fn)                                                          \
-	do {                                                                   \
-		int before = unit_failed;                                      \
-		fn();                                                          \
-		printf("%s %s\n", unit_failed == before ? "ok  " : "FAIL",     \
-		       #fn);                                                   \
+#define UNIT_CASE(fn)                                                      \
+	do {                                                               \
+		int before = unit_failed;                                  \
+		fn();                                                      \
+		printf("%s %s\n", unit_failed == before ? "ok  " : "FAIL", \
+		       #fn);                                               \
 	} while (0)
 
 static inline int unit_done(void)
