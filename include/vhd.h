@@ -97,6 +97,7 @@ struct vhd_port {
 
 	/* vhost: written by the vhost-events thread, read by lcores. */
 	int vid;		 /* -1: no device; else the live device */
+	int conn_vid;		 /* the one accepted connection, or -1 */
 	uint16_t nr_qp;		 /* queue pairs of the live device */
 	uint32_t guest_rxq_mask; /* enabled guest rx vrings (our tx queues) */
 	uint64_t connects;	 /* new_device count */

@@ -55,8 +55,8 @@ static int new_device(int vid)
 	struct vhd_port *p = port_of_vid(vid);
 	uint16_t nr_vring, nr_qp;
 
-	if (p == NULL) {
-		VHD_LOG(ERR, port, "vid %d: no port for this socket", vid);
+	if (p == NULL || p->conn_vid != vid) {
+		VHD_LOG(ERR, port, "vid %d: not the connection of a port", vid);
 		return -1;
 	}
 	nr_vring = rte_vhost_get_vring_num(vid);
@@ -103,7 +103,8 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 
 	/* Odd vrings are the guest's tx queues: polled while q < nr_qp,
 	 * librte_vhost itself skips disabled ones. */
-	if (p == NULL || queue_id & 1 || queue_id / 2 >= 32)
+	if (p == NULL || p->conn_vid != vid || queue_id & 1 ||
+	    queue_id / 2 >= 32)
 		return 0;
 	bit = UINT32_C(1) << (queue_id / 2);
 	if (enable)
@@ -116,14 +117,34 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 	return 0;
 }
 
+/* One guest per port: a server socket accepts more than one connection,
+ * so any connection after the first is refused. */
 static int new_connection(int vid)
 {
 	struct vhd_port *p = port_of_vid(vid);
 
+	if (p == NULL)
+		return -1;
+	if (p->conn_vid >= 0) {
+		if (vhd_log_ratelimit(p))
+			VHD_LOG(ERR, port,
+				"port %s: refused a second connection (vid %d) "
+				"while vid %d is connected",
+				p->name, vid, p->conn_vid);
+		return -1;
+	}
+	p->conn_vid = vid;
 	/* A new connection starts with no enabled queues. */
-	if (p)
-		__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
 	return 0;
+}
+
+static void destroy_connection(int vid)
+{
+	struct vhd_port *p = port_of_vid(vid);
+
+	if (p && p->conn_vid == vid)
+		p->conn_vid = -1;
 }
 
 static const struct rte_vhost_device_ops vhost_ops = {
@@ -131,6 +152,7 @@ static const struct rte_vhost_device_ops vhost_ops = {
     .destroy_device = destroy_device,
     .vring_state_changed = vring_state_changed,
     .new_connection = new_connection,
+    .destroy_connection = destroy_connection,
 };
 
 /* A server socket's directory must exist and be writable; a socket file
@@ -186,6 +208,7 @@ int vhd_vhost_port_start(struct vhd_port *p)
 	int rc;
 
 	p->vid = -1;
+	p->conn_vid = -1;
 	p->n_rxq = VHD_MAX_QUEUES;
 	if (!p->client && (rc = check_server_path(p)) < 0)
 		return rc;

@@ -112,6 +112,18 @@ def test_bad_input(t):
     ga = Guest(t, "ga", t.path("a.sock"), frames=fr).start()
     wait_until(lambda: gb.received() == fr, 30,
                "a frame switched after the garbage")
+    # A second guest on a socket that has one is refused; the first stays.
+    intruder = Guest(t, "gx", t.path("b.sock")).start()
+    wait_until(lambda: "refused a second connection" in d.log(), 30,
+               "the second connection refused")
+    intruder.kill()
+    check(d.port("b")["state"] == "up" and d.port("b")["connects"] == 1,
+          "the first guest lost its port: %s" % d.port("b"))
+    fr2 = [frame(BCAST, "02:00:00:00:00:0a", size=90)]
+    ga.stop()
+    ga = Guest(t, "ga2", t.path("a.sock"), frames=fr2).start()
+    wait_until(lambda: gb.received() == fr + fr2, 30,
+               "the first guest still served")
     ga.stop()
     gb.stop()
     check(d.stop() == 0, "vhostd exit code")
