@@ -129,11 +129,10 @@ class Test:
         self.prefixes.append(p)
         return p
 
-    def spawn(self, argv, log, **kw):
+    def spawn(self, argv, log, stdin=subprocess.DEVNULL, **kw):
         f = open(log, "wb")
         p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True,
-                             **kw)
+                             stdin=stdin, start_new_session=True, **kw)
         p.log = log
         self.procs.append(p)
         return p
@@ -321,6 +320,8 @@ class Guest:
     are written to a pcap file (received()).
     mode "rxonly": counts and drops what arrives.
     mode "txonly": sends 64-byte UDP frames to PEER as fast as it can.
+    mode "idle": connects, then never polls its rings (testpmd waits at its
+    prompt): a guest that has stopped reading.
     """
 
     def __init__(self, t, name, sock, frames=(), server=False, queues=1,
@@ -349,8 +350,10 @@ class Guest:
         if mode == "pcap":
             self.argv += ["--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
                 self.inp, self.out)]
-        self.argv += ["--", "--forward-mode=%s" % (
-            "io" if mode == "pcap" else mode), "--stats-period=1",
+        self.mode = mode
+        self.argv += ["--"] + (["-i"] if mode == "idle" else [
+            "--forward-mode=%s" % ("io" if mode == "pcap" else mode),
+            "--stats-period=1"]) + [
                       "--no-flush-rx", "--nb-cores=1",
                       "--rxq=%d" % queues, "--txq=%d" % queues,
                       "--total-num-mbufs=4096"]
@@ -362,8 +365,11 @@ class Guest:
         self.proc = None
 
     def start(self):
-        self.proc = self.t.spawn(self.argv, self.t.path("%s-%d.log" % (
-            self.name, len(self.t.procs))))
+        self.proc = self.t.spawn(
+            self.argv, self.t.path("%s-%d.log" % (self.name,
+                                                  len(self.t.procs))),
+            stdin=subprocess.PIPE if self.mode == "idle" else
+            subprocess.DEVNULL)
         return self
 
     def received(self):
