@@ -172,6 +172,12 @@ class Test:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump_logs(self):
+        for d in getattr(self, "daemons", []):
+            try:
+                for n in d.query("/vhostd/ports"):
+                    print("port %s: %s" % (n, d.port(n)))
+            except Exception as e:  # noqa: BLE001 - best effort
+                print("no counters from vhostd: %s" % e)
         for p in self.procs:
             print("----- %s (rc %s)" % (p.log, p.poll()))
             try:
@@ -251,6 +257,7 @@ class Vhostd:
             f.write("\n".join(lines))
         self.extra_args = list(extra_args)
         self.proc = None
+        t.daemons = getattr(t, "daemons", []) + [self]
 
     def start(self, wait=True):
         argv = [VHOSTD, "--config", self.conf]
@@ -364,13 +371,26 @@ class Guest:
                           "--mbuf-size=%d" % (mtu + 200)]
         self.proc = None
 
-    def start(self):
+    def start(self, wait=True):
+        """Start testpmd; with WAIT, return once it forwards (or, idle,
+        shows its prompt): its port is then fully set up."""
         self.proc = self.t.spawn(
             self.argv, self.t.path("%s-%d.log" % (self.name,
                                                   len(self.t.procs))),
             stdin=subprocess.PIPE if self.mode == "idle" else
             subprocess.DEVNULL)
+        if wait:
+            marker = "testpmd>" if self.mode == "idle" else "Port statistics"
+            wait_until(lambda: self.proc.poll() is not None or
+                       marker in self.log(), 60,
+                       "testpmd %s to start" % self.name)
+            check(self.proc.poll() is None, "testpmd %s exited: %s" % (
+                self.name, self.log()[-3000:]))
         return self
+
+    def log(self):
+        with open(self.proc.log, errors="replace") as f:
+            return f.read()
 
     def received(self):
         return read_pcap(self.out)
