@@ -113,7 +113,7 @@ def test_bad_input(t):
     wait_until(lambda: gb.received() == fr, 30,
                "a frame switched after the garbage")
     # A second guest on a socket that has one is refused; the first stays.
-    intruder = Guest(t, "gx", t.path("b.sock")).start()
+    intruder = Guest(t, "gx", t.path("b.sock")).start(wait=False)
     wait_until(lambda: "refused a second connection" in d.log(), 30,
                "the second connection refused")
     intruder.kill()
