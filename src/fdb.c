@@ -63,15 +63,22 @@ void vhd_fdb_free(struct vhd_fdb *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* Hash positions of KEYS[0..n) (negative: absent), in one bulk lookup. */
+static inline void positions(const struct vhd_fdb *f, const uint64_t *keys,
+			     uint32_t n, const void **kp, int32_t *pos)
+{
+	for (uint32_t i = 0; i < n; i++)
+		kp[i] = &keys[i];
+	rte_hash_lookup_bulk(f->h, kp, n, pos);
+}
+
 void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 		   uint16_t port, uint32_t now, struct vhd_bridge_stats *st)
 {
 	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
 	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
 
-	for (uint32_t i = 0; i < n; i++)
-		kp[i] = &keys[i];
-	rte_hash_lookup_bulk(f->h, kp, n, pos);
+	positions(f, keys, n, kp, pos);
 	for (uint32_t i = 0; i < n; i++) {
 		struct vhd_fdb_entry *e;
 
@@ -120,9 +127,7 @@ void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
 	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
 
-	for (uint32_t i = 0; i < n; i++)
-		kp[i] = &keys[i];
-	rte_hash_lookup_bulk(f->h, kp, n, pos);
+	positions(f, keys, n, kp, pos);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct vhd_fdb_entry *e =
 		    &f->ent[pos[i] >= 0 ? pos[i] : 0];
