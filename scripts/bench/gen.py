@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Traffic generator driver for scripts/bench.sh.
+
+Runs one dpdk-testpmd with two net_virtio_user ports (io forwarding) under a
+pty, injects packets with `start tx_first N` so they circulate
+generator -> switch -> generator, ramps the injected amount until the rate
+plateaus, then measures the forwarded rate over a fixed interval from the
+port packet/byte counters.  Prints one JSON object on stdout.
+
+Noise accounting: CPU time of the busiest thread of the switch process and of
+the generator process over the measurement interval (from /proc/PID/task),
+and steal time of both CPUs (/proc/stat).  A run is marked "disturbed" when
+either busy thread got less than --min-share of the interval or steal is
+above --max-steal.
+"""
+import argparse
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import proc_times, top_others  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PROMPT = "testpmd> "
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+MAC0 = "00:00:00:00:00:01"   # MAC of generator port 0 (virtio_user0)
+MAC1 = "00:00:00:00:00:02"   # MAC of generator port 1 (virtio_user1)
+IMIX = ((64, 7), (570, 4), (1518, 1))   # classic simple IMIX 7:4:1
+
+
+class Testpmd:
+    """dpdk-testpmd -i under a pty; a thread drains its output to a log."""
+
+    def __init__(self, argv, log_path, pidfile=None):
+        master, slave = os.openpty()
+        self.log = open(log_path, "a", buffering=1)
+        self.log.write("# " + " ".join(argv) + "\n")
+        self.p = subprocess.Popen(argv, stdin=slave, stdout=slave,
+                                  stderr=slave, start_new_session=True,
+                                  close_fds=True)
+        os.close(slave)
+        if pidfile:
+            with open(pidfile, "w") as f:
+                f.write(f"{self.p.pid}\n")
+        self.fd = master
+        self.buf = ""
+        self.cv = threading.Condition()
+        self.eof = False
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        while True:
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.5)
+                if not r:
+                    if self.p.poll() is not None:
+                        break
+                    continue
+                data = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            text = ANSI.sub("", data.decode("utf-8", "replace"))
+            self.log.write(text)
+            with self.cv:
+                self.buf += text
+                self.cv.notify_all()
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def wait_for(self, needle, timeout):
+        """Wait until `needle` shows up in the output; consume up to it."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                i = self.buf.find(needle)
+                if i >= 0:
+                    out = self.buf[:i]
+                    self.buf = self.buf[i + len(needle):]
+                    return out
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    raise RuntimeError(
+                        f"testpmd: no {needle!r} within {timeout}s "
+                        f"(exited={self.p.poll()}); tail: {self.buf[-600:]!r}")
+                self.cv.wait(min(left, 0.5))
+
+    def cmd(self, line, timeout=20):
+        self.log.write(f"\n#>>> {line}\n")
+        os.write(self.fd, (line + "\n").encode())
+        return self.wait_for(PROMPT, timeout)
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                os.write(self.fd, b"stop\nquit\n")
+            except OSError:
+                pass
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.send_signal(signal.SIGTERM)
+                try:
+                    self.p.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.p.kill()
+                    self.p.wait()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+STAT_RE = re.compile(
+    r"NIC statistics for port (\d+).*?RX-packets:\s*(\d+).*?RX-bytes:\s*(\d+)"
+    r".*?TX-packets:\s*(\d+).*?TX-bytes:\s*(\d+)", re.S)
+
+
+def port_stats(tp):
+    out = tp.cmd("show port stats all")
+    st = {}
+    for m in STAT_RE.finditer(out):
+        st[int(m.group(1))] = tuple(int(m.group(i)) for i in range(2, 6))
+    if 0 not in st or 1 not in st:
+        raise RuntimeError("cannot parse port stats: " + out[-500:])
+    return st  # port -> (rx_pkts, rx_bytes, tx_pkts, tx_bytes)
+
+
+def thread_times(pid):
+    """tid -> (utime+stime ticks, last cpu, comm)."""
+    res = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return res
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        comm = s[s.find("(") + 1:s.rfind(")")]
+        rest = s[s.rfind(")") + 2:].split()
+        res[tid] = (int(rest[11]) + int(rest[12]), int(rest[36]), comm)
+    return res
+
+
+def cpu_times():
+    res = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                p = line.split()
+                v = [int(x) for x in p[1:]]
+                res[int(p[0][3:])] = (sum(v[:8]), v[7])  # total, steal
+    return res
+
+
+def busiest(t0, t1):
+    best = (0, None, "")
+    for tid, (ticks, cpu, comm) in t1.items():
+        d = ticks - t0.get(tid, (0,))[0]
+        if d > best[0]:
+            best = (d, cpu, comm)
+    return best
+
+
+def perf_cycles_ok(cpu):
+    try:
+        r = subprocess.run(["perf", "stat", "-x,", "-e", "cycles", "-C",
+                            str(cpu), "--", "sleep", "0.1"],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0 and re.search(r"^\d+,", r.stderr, re.M) is not None
+
+
+def measure(tp, a, interval):
+    perf = None
+    if a.perf:
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "cycles", "-C",
+                                 str(a.sw_cpu), "--", "sleep", str(interval)],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    sw0 = thread_times(a.sw_pid) if a.sw_pid else {}
+    gen0 = thread_times(tp.p.pid)
+    c0 = cpu_times()
+    p0 = proc_times()
+    s0 = port_stats(tp)
+    t0 = time.monotonic()
+    time.sleep(interval)
+    s1 = port_stats(tp)
+    t1 = time.monotonic()
+    c1 = cpu_times()
+    p1 = proc_times()
+    sw1 = thread_times(a.sw_pid) if a.sw_pid else {}
+    gen1 = thread_times(tp.p.pid)
+    dt = t1 - t0
+    pk = sum(s1[p][0] - s0[p][0] for p in (0, 1))
+    by = sum(s1[p][1] - s0[p][1] for p in (0, 1))
+    r = {
+        "dt": round(dt, 3), "pkts": pk, "bytes": by,
+        "mpps": pk / dt / 1e6,
+        "gbps": by * 8 / dt / 1e9,
+        "mean_size": (by / pk) if pk else 0,
+        "per_port_rx": [s1[p][0] - s0[p][0] for p in (0, 1)],
+        "per_port_tx": [s1[p][2] - s0[p][2] for p in (0, 1)],
+    }
+    d, cpu, comm = busiest(sw0, sw1)
+    r["sw_share"] = round(d / CLK_TCK / dt, 3) if a.sw_pid else None
+    r["sw_thread"] = f"{comm}@cpu{cpu}" if a.sw_pid else None
+    d, cpu, comm = busiest(gen0, gen1)
+    r["gen_share"] = round(d / CLK_TCK / dt, 3)
+    r["gen_thread"] = f"{comm}@cpu{cpu}"
+    steal = {}
+    for c in (a.gen_cpu, a.sw_cpu):
+        tot = c1[c][0] - c0[c][0]
+        steal[c] = round((c1[c][1] - c0[c][1]) / tot, 3) if tot else 0.0
+    r["steal"] = steal
+    excl = {tp.p.pid, os.getppid()} | ({a.sw_pid} if a.sw_pid else set())
+    r["others"] = top_others(p0, p1, dt, exclude=excl)
+    sw_ticks = None
+    if a.sw_pid:
+        sw_ticks = busiest(sw0, sw1)[0]
+    if perf is not None:
+        _, err = perf.communicate()
+        m = re.search(r"^(\d+),", err, re.M)
+        if m and pk:
+            r["cycles_per_pkt"] = int(m.group(1)) / pk
+            r["cycles_src"] = "perf"
+    if "cycles_per_pkt" not in r and pk and sw_ticks is not None:
+        # switch core polls all the time: cycles = freq x CPU time of its
+        # datapath thread over the interval
+        r["cycles_per_pkt"] = a.freq_mhz * 1e6 * (sw_ticks / CLK_TCK) / pk
+        r["cycles_src"] = "freq*cputime"
+    return r
+
+
+def inject(tp, a, bursts):
+    """Inject `bursts` bursts (of 32) on port 0 only (oneway) or both ports."""
+    if a.size == "imix":
+        tot = sum(w for _, w in IMIX)
+        parts = [(sz, max(1, round(bursts * w / tot))) for sz, w in IMIX]
+    else:
+        parts = [(int(a.size), bursts)]
+    for sz, n in parts:
+        tp.cmd("stop")
+        if a.dir == "oneway":
+            tp.cmd("set nbport 1")
+        tp.cmd(f"set txpkts {sz}")
+        tp.cmd(f"start tx_first {n}")
+        if a.dir == "oneway":
+            tp.cmd("stop")
+            tp.cmd("set nbport 2")
+            tp.cmd("start")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--label", required=True)
+    ap.add_argument("--sock0", required=True)
+    ap.add_argument("--sock1", required=True)
+    ap.add_argument("--server", action="store_true",
+                    help="virtio_user is the vhost-user server (OVS client ports)")
+    ap.add_argument("--prefix", default="vhbgen")
+    ap.add_argument("--gen-cpu", type=int, default=0)
+    ap.add_argument("--sw-cpu", type=int, default=1)
+    ap.add_argument("--sw-pid", type=int, default=0)
+    ap.add_argument("--size", default="64", help="frame size (no FCS) or imix")
+    ap.add_argument("--dir", default="both", choices=("both", "oneway"))
+    ap.add_argument("--bursts", default="32,64,128")
+    ap.add_argument("--ramp-interval", type=float, default=2.0)
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--interval", type=float, default=5.0)
+    ap.add_argument("--freq-mhz", type=float, default=0)
+    ap.add_argument("--min-share", type=float, default=0.97)
+    ap.add_argument("--max-steal", type=float, default=0.02)
+    ap.add_argument("--link-timeout", type=float, default=30)
+    ap.add_argument("--log", default="/dev/null")
+    ap.add_argument("--pidfile")
+    ap.add_argument("--testpmd", default="dpdk-testpmd")
+    ap.add_argument("--rep", type=int, default=0)
+    ap.add_argument("--attempt", type=int, default=0)
+    a = ap.parse_args()
+    a.perf = a.sw_pid and perf_cycles_ok(a.sw_cpu)
+
+    srv = ",server=1" if a.server else ""
+    argv = ["taskset", "-c", str(a.gen_cpu), "stdbuf", "-oL", a.testpmd,
+            "--lcores", f"(0,1)@{a.gen_cpu}", "--file-prefix", a.prefix,
+            "--single-file-segments", "--in-memory", "--no-pci",
+            "--no-telemetry", "-m", "512",
+            "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
+                      f"mac={MAC0}{srv}",
+            "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
+                      f"mac={MAC1}{srv}",
+            "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
+            "--rxd=1024", "--txd=1024", "--burst=32",
+            "--total-num-mbufs=32768",
+            f"--eth-peer=0,{MAC1}", f"--eth-peer=1,{MAC0}"]
+    res = {"label": a.label, "size": a.size, "dir": a.dir, "rep": a.rep,
+           "attempt": a.attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tp = Testpmd(argv, a.log, a.pidfile)
+    try:
+        tp.wait_for(PROMPT, 90)
+        deadline = time.monotonic() + a.link_timeout
+        while True:
+            ups = [("Link status: up" in tp.cmd(f"show port info {p}"))
+                   for p in (0, 1)]
+            if all(ups):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"generator links not up: {ups}")
+            time.sleep(0.5)
+        tp.cmd("set fwd io")
+        ramp = []
+        injected = 0
+        levels = [int(x) for x in a.bursts.split(",") if x]
+        for i, lvl in enumerate(levels):
+            inject(tp, a, lvl - injected)
+            injected = lvl
+            time.sleep(a.warmup if i == 0 else 1.0)
+            last = (i == len(levels) - 1)
+            m = measure(tp, a, a.interval if last else a.ramp_interval)
+            ramp.append((lvl, round(m["mpps"], 3)))
+        res.update(m)
+        res["ramp"] = ramp
+        # plateau: the last (largest) injection must not beat the best
+        # rate seen at the smaller ones by more than 3 %
+        prev = max((m_ for _, m_ in ramp[:-1]), default=0)
+        res["plateau"] = prev == 0 or ramp[-1][1] / prev < 1.03
+        why = []
+        if res.get("sw_share") is not None and res["sw_share"] < a.min_share:
+            why.append(f"switch thread got {res['sw_share']:.1%} of CPU{a.sw_cpu}")
+        if res["gen_share"] < a.min_share:
+            why.append(f"generator thread got {res['gen_share']:.1%} of CPU{a.gen_cpu}")
+        for c, s in res["steal"].items():
+            if s > a.max_steal:
+                why.append(f"steal {s:.1%} on CPU{c}")
+        if a.dir == "oneway":
+            # one-way: nothing may come back on generator port 0
+            if res["per_port_rx"][0] > 0.01 * max(1, res["per_port_rx"][1]):
+                why.append("one-way check failed (rx on port 0)")
+        if why and res["others"]:
+            why.append("busy: " + ", ".join(res["others"]))
+        if res["pkts"] == 0:
+            why.append("no traffic")
+        res["disturbed"] = bool(why)
+        res["why"] = why
+    except Exception as e:  # report, never hang the harness
+        res.update({"error": str(e)[:800], "disturbed": True,
+                    "why": ["error"]})
+    finally:
+        tp.close()
+    print(json.dumps(res), flush=True)
+    return 0 if "error" not in res else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

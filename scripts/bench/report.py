@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Summarise scripts/bench.sh results (one JSON object per line).
+
+Per contender and case (size, direction): median and min-max of Mpps over the
+clean repetitions (disturbed ones are left out; if a case has no clean run the
+disturbed ones are used and the row is marked '*'), median Gbit/s and cycles
+per packet, and the ratio of the median to `wire` and to `ovs-normal` on the
+same case.  Prints a table, then one `RESULT key=value ...` line per row.
+"""
+import json
+import statistics
+import sys
+
+ORDER = ["wire", "ovs-normal", "ovs-p2p", "vhostd-learning", "vhostd-xconnect"]
+
+
+def size_key(s):
+    return (1, 0) if s == "imix" else (0, int(s))
+
+
+def main(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                runs.append(json.loads(line))
+    if not runs:
+        print("no results")
+        return 1
+    cases = sorted({(r["size"], r["dir"]) for r in runs},
+                   key=lambda c: (size_key(c[0]), c[1] != "both"))
+    labels = [c for c in ORDER if any(r["label"] == c for r in runs)]
+    labels += sorted({r["label"] for r in runs} - set(labels))
+    rows = {}
+    for lab in labels:
+        for case in cases:
+            sel = [r for r in runs if r["label"] == lab and
+                   (r["size"], r["dir"]) == case and "error" not in r]
+            # retries of one repetition: keep the final attempt only
+            final = {}
+            for r in sel:
+                final[r.get("rep", 0)] = r
+            reps = list(final.values())
+            clean = [r for r in reps if not r["disturbed"]]
+            skipped = [r for r in runs if r["label"] == lab and
+                       (r["size"], r["dir"]) == case and
+                       r.get("skipped")]
+            errors = [r for r in runs if r["label"] == lab and
+                      (r["size"], r["dir"]) == case and "error" in r
+                      and not r.get("skipped")]
+            if skipped and not reps:
+                rows[(lab, case)] = {"skipped": skipped[0].get("why", ["?"])[0]}
+                continue
+            use, mark = (clean, "") if clean else (reps, "*")
+            if not use:
+                rows[(lab, case)] = {"error": (errors[0]["error"]
+                                               if errors else "no runs")}
+                continue
+            mp = [r["mpps"] for r in use]
+            cpp = [r["cycles_per_pkt"] for r in use if r.get("cycles_per_pkt")]
+            rows[(lab, case)] = {
+                "mpps": statistics.median(mp), "min": min(mp), "max": max(mp),
+                "gbps": statistics.median(r["gbps"] for r in use),
+                "mean_size": statistics.median(r["mean_size"] for r in use),
+                "cpp": statistics.median(cpp) if cpp else None,
+                "cpp_src": use[0].get("cycles_src", "-"),
+                "n": len(use), "discarded": len(reps) - len(clean),
+                "retries": len(sel) - len(reps), "mark": mark,
+                "plateau": all(r.get("plateau", True) for r in use),
+            }
+    hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} {'Mpps med':>9} "
+           f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'n':>2} "
+           f"{'disc':>4} {'/wire':>6} {'/ovsN':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    lines = []
+    for case in cases:
+        for lab in labels:
+            row = rows.get((lab, case))
+            if row is None:
+                continue
+            size, d = case
+            if "skipped" in row or "error" in row:
+                what = row.get("skipped") or "ERROR: " + row["error"][:60]
+                print(f"{lab:<16} {size:>5} {d:<6} {what}")
+                lines.append(f"RESULT contender={lab} size={size} dir={d} "
+                             f"status={'skipped' if 'skipped' in row else 'error'}")
+                continue
+            ratios = []
+            for ref in ("wire", "ovs-normal"):
+                rr = rows.get((ref, case))
+                if rr and rr.get("mpps"):
+                    ratios.append(row["mpps"] / rr["mpps"])
+                else:
+                    ratios.append(None)
+            fr = lambda x: f"{x:6.3f}" if x is not None else f"{'-':>6}"
+            cpp = f"{row['cpp']:7.0f}" if row["cpp"] else f"{'-':>7}"
+            mm = f"{row['min']:.2f}-{row['max']:.2f}"
+            flag = row["mark"] + ("" if row["plateau"] else "~")
+            print(f"{lab:<16} {size:>5} {d:<6} {row['mpps']:9.2f}{flag:<1} "
+                  f"{mm:>12} {row['gbps']:7.2f} {cpp} {row['n']:>2} "
+                  f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])}")
+            cpps = f"{row['cpp']:.1f}" if row["cpp"] else "NA"
+            rat = [f"{x:.3f}" if x is not None else "NA" for x in ratios]
+            lines.append(
+                f"RESULT contender={lab} size={size} dir={d} "
+                f"mpps_median={row['mpps']:.3f} mpps_min={row['min']:.3f} "
+                f"mpps_max={row['max']:.3f} gbps_median={row['gbps']:.3f} "
+                f"mean_frame={row['mean_size']:.1f} cycles_per_pkt={cpps} "
+                f"cycles_src={row['cpp_src']} n={row['n']} "
+                f"discarded={row['discarded']} "
+                f"all_disturbed={int(bool(row['mark']))} "
+                f"plateau={int(row['plateau'])} "
+                f"vs_wire={rat[0]} vs_ovs_normal={rat[1]}")
+        print()
+    print("Mpps = packets/s forwarded by the switch, both directions summed; "
+          "Gbit/s = frame bytes without FCS;")
+    print("'*' = every repetition was disturbed (shown anyway); "
+          "'~' = rate still rose at the last injection step; "
+          "disc = disturbed reps left out.")
+    print()
+    for l in lines:
+        print(l)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
