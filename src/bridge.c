@@ -86,48 +86,53 @@ static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 			vhd_tx_buffer(lc, br->ports[i], m);
 }
 
-/*
- * Unique runs of KEYS[0..n): U[0..return) holds each run's key and RUN[i]
- * the run index of KEYS[i].
- */
-static uint16_t runs(const uint64_t *keys, uint16_t n, uint64_t *u,
-		     uint8_t *run)
+/* Hand a whole burst to one port: straight to tx when nothing is buffered
+ * for it, so the common one-flow burst is not copied into a buffer. */
+static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
+		    uint16_t n)
 {
-	uint16_t k = 0;
-
-	for (uint16_t i = 0; i < n; i++) {
-		if (k == 0 || keys[i] != u[k - 1])
-			u[k++] = keys[i];
-		run[i] = (uint8_t)(k - 1);
+	if (lc->tx[out].n == 0) {
+		vhd_port_tx(lc, out, pkts, n);
+		return;
 	}
-	return k;
+	for (uint16_t i = 0; i < n; i++)
+		vhd_tx_buffer(lc, out, pkts[i]);
 }
 
 static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			   uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
 {
-	uint64_t src[VHD_BURST], dst[VHD_BURST], u[VHD_BURST];
+	/* The burst as runs of equal MACs: US/UD hold each run's source and
+	 * destination key, RUN[i] the destination run of frame i. */
+	uint64_t us[VHD_BURST], ud[VHD_BURST];
 	uint16_t uport[VHD_BURST];
 	uint8_t run[VHD_BURST];
-	uint16_t n_src = 0, k;
+	uint16_t ks = 0, kd = 0;
 
+	ud[0] = 0; /* n > 0, but the compiler cannot know */
 	for (uint16_t i = 0; i < n; i++) {
 		const struct rte_ether_hdr *eh =
 		    rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *);
+		uint64_t d = vhd_fdb_key(&eh->dst_addr);
+		uint64_t s = vhd_fdb_key(&eh->src_addr);
 
-		dst[i] = vhd_fdb_key(&eh->dst_addr);
-		/* Group-bit sources are bogus: never learned. */
-		if (likely(!(eh->src_addr.addr_bytes[0] & 1)))
-			src[n_src++] = vhd_fdb_key(&eh->src_addr);
+		/* Group-bit sources (bit 0 of the first byte) are bogus:
+		 * never learned. */
+		if (likely(!(s & 1)) && (ks == 0 || s != us[ks - 1]))
+			us[ks++] = s;
+		if (kd == 0 || d != ud[kd - 1])
+			ud[kd++] = d;
+		run[i] = (uint8_t)(kd - 1);
 	}
-
-	k = runs(src, n_src, u, run);
-	if (k)
-		vhd_fdb_learn(br->fdb, u, k, in_port, vhd_clock,
+	if (ks)
+		vhd_fdb_learn(br->fdb, us, ks, in_port, vhd_clock,
 			      &lc->brstats[br->idx]);
+	vhd_fdb_lookup(br->fdb, ud, kd, uport);
 
-	k = runs(dst, n, u, run);
-	vhd_fdb_lookup(br->fdb, u, k, uport);
+	if (kd == 1 && uport[0] != VHD_PORT_NONE && uport[0] != in_port) {
+		to_port(lc, uport[0], pkts, n);
+		return;
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint16_t out = uport[run[i]];
@@ -171,8 +176,7 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			rte_pktmbuf_free_bulk(pkts, ok);
 			return;
 		}
-		for (uint16_t i = 0; i < ok; i++)
-			vhd_tx_buffer(lc, out, pkts[i]);
+		to_port(lc, out, pkts, ok);
 		return;
 	}
 	learning_input(lc, br, in_port, pkts, ok);
