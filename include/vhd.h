@@ -47,9 +47,6 @@
 
 #include "vhd_config.h"
 
-#ifndef VHD_VERSION
-#define VHD_VERSION "0.1.0"
-#endif
 #define VHD_BURST     32
 #define VHD_PORT_NONE UINT16_MAX
 
@@ -181,6 +178,9 @@ int vhd_vhost_port_start(struct vhd_port *p);
 void vhd_vhost_port_stop(struct vhd_port *p);
 int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc);
 void vhd_eth_port_stop(struct vhd_port *p);
+/* The ethdev name of DEVARGS (a canonical PCI address, or the vdev name);
+ * true if it is a PCI device. */
+bool vhd_eth_dev_name(const char *devargs, char *name, size_t len);
 
 /* bridge.c: where a packet is decided on. */
 struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,

@@ -24,7 +24,6 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_version.h>
-#include <rte_pci.h>
 
 #include "vhd.h"
 
@@ -94,18 +93,6 @@ static int add_arg(struct argv_buf *a, const char *fmt, ...)
 	return 0;
 }
 
-static bool is_pci(const char *devargs)
-{
-	struct rte_pci_addr addr;
-	char buf[VHD_DEVARGS_MAX], *c;
-
-	snprintf(buf, sizeof(buf), "%s", devargs);
-	c = strchr(buf, ',');
-	if (c)
-		*c = '\0';
-	return rte_pci_addr_parse(buf, &addr) == 0;
-}
-
 /* EAL arguments from the config: its own lcores and file prefix, a small
  * amount of memory, and only the devices the config names. */
 static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
@@ -133,10 +120,11 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 		rc |= add_arg(a, "--log-level=%s", c->log_level);
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		const struct vhd_port_conf *pc = &c->ports[i];
+		char name[VHD_DEVARGS_MAX];
 
 		if (pc->type != VHD_PORT_ETH)
 			continue;
-		if (is_pci(pc->devargs)) {
+		if (vhd_eth_dev_name(pc->devargs, name, sizeof(name))) {
 			rc |= add_arg(a, "-a");
 			pci++;
 		} else {

@@ -16,8 +16,7 @@
 
 #include "vhd.h"
 
-/* The ethdev name of DEVARGS: a canonical PCI address, or a vdev name. */
-static void dev_name(const char *devargs, char *name, size_t len)
+bool vhd_eth_dev_name(const char *devargs, char *name, size_t len)
 {
 	struct rte_pci_addr addr;
 	char buf[VHD_DEVARGS_MAX], *comma;
@@ -26,10 +25,12 @@ static void dev_name(const char *devargs, char *name, size_t len)
 	comma = strchr(buf, ',');
 	if (comma)
 		*comma = '\0';
-	if (rte_pci_addr_parse(buf, &addr) == 0)
+	if (rte_pci_addr_parse(buf, &addr) == 0) {
 		rte_pci_device_name(&addr, name, len);
-	else
-		snprintf(name, len, "%s", buf);
+		return true;
+	}
+	snprintf(name, len, "%s", buf);
+	return false;
 }
 
 int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
@@ -40,7 +41,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	uint16_t rxd = pc->rx_desc, txd = pc->tx_desc;
 	int rc;
 
-	dev_name(pc->devargs, name, sizeof(name));
+	vhd_eth_dev_name(pc->devargs, name, sizeof(name));
 	rc = rte_eth_dev_get_port_by_name(name, &p->eth_id);
 	if (rc < 0) {
 		VHD_LOG(ERR, port, "port %s: no ethdev '%s' (devargs %s)",

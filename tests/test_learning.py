@@ -120,10 +120,7 @@ def test_learning(t):
 
     for g in (g1, g2, g3, g4):
         g.stop()
-    wait_until(lambda: d.mbufs_in_use() == base, 20,
-               "mbufs in use back at baseline %d" % base)
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked at exit")
+    d.stop_clean(base)
 
 
 if __name__ == "__main__":

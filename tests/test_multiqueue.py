@@ -46,9 +46,7 @@ def test_multiqueue(t):
     lost = 0 if LCORES == "1" else 2 * 256
     check(sent[-1] - lost <= got <= sent[-1],
           "vhostd received %d of %d" % (got, sent[-1]))
-    wait_until(lambda: d.mbufs_in_use() == base, 20,
-               "mbufs in use back at baseline %d" % base)
-    check(d.stop() == 0, "vhostd exit code")
+    d.stop_clean(base)
 
 
 if __name__ == "__main__":

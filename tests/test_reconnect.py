@@ -38,10 +38,7 @@ def test_reconnect(t):
     check(d.port("gen")["rx_packets"] > 30000, "generator traffic")
     gen.kill()
     wait_until(lambda: d.port("gen")["state"] == "down", 20, "gen down")
-    wait_until(lambda: d.mbufs_in_use() == base, 20,
-               "mbufs in use back at baseline %d" % base)
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked at exit")
+    d.stop_clean(base)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,7 @@ def test_xconnect(t):
           v["tx_bytes"] == sum(map(len, back)), "phy->vm counts: %s %s" % (p, v))
     check("fdb_entries" not in d.bridge("x"), "xconnect has an fdb")
     g.stop()
-    wait_until(lambda: d.mbufs_in_use() == base, 20, "mbufs back at baseline")
-    check(d.stop() == 0, "vhostd exit code")
+    d.stop_clean(base)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ class Test:
         self.prefixes = []
         self.links = []
         self.cleanups = []
+        self.daemons = []
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
@@ -172,7 +173,7 @@ class Test:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def dump_logs(self):
-        for d in getattr(self, "daemons", []):
+        for d in self.daemons:
             try:
                 for n in d.query("/vhostd/ports"):
                     print("port %s: %s" % (n, d.port(n)))
@@ -257,7 +258,7 @@ class Vhostd:
             f.write("\n".join(lines))
         self.extra_args = list(extra_args)
         self.proc = None
-        t.daemons = getattr(t, "daemons", []) + [self]
+        t.daemons.append(self)
 
     def start(self, wait=True):
         argv = [VHOSTD, "--config", self.conf]
@@ -308,6 +309,14 @@ class Vhostd:
                        (self.port(n)["type"] != "vhost-user" or
                         self.port(n)["enabled_rxq_mask"]),
                        timeout, "port %s up" % n)
+
+    def stop_clean(self, base):
+        """Once the guests are gone: mbufs in use back at BASE, then
+        SIGTERM, exit 0 and every mbuf returned."""
+        wait_until(lambda: self.mbufs_in_use() == base, 20,
+                   "mbufs in use back at baseline %d" % base)
+        check(self.stop() == 0, "vhostd exit code")
+        check("all mbufs returned" in self.log(), "mbufs leaked at exit")
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         self.proc.send_signal(sig)
