@@ -3,6 +3,8 @@
  * test_fdb.c: the forwarding table: learn, look up, move between ports,
  * age, flush, and a full table. Runs the EAL without hugepages.
  */
+#include <unistd.h>
+
 #include <rte_eal.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
@@ -178,6 +180,7 @@ int main(int argc, char **argv)
 		       "64",
 		       "--no-pci",
 		       "--no-shconf",
+		       "--file-prefix=vhd-test-fdb",
 		       "--no-telemetry",
 		       "--log-level=6",
 		       "-l",
@@ -200,5 +203,7 @@ int main(int argc, char **argv)
 	UNIT_CASE(test_bulk_mixed);
 	rte_free(rcu);
 	rte_eal_cleanup();
+	/* --no-shconf still makes a runtime dir: leave nothing behind. */
+	rmdir("/var/run/dpdk/vhd-test-fdb");
 	return unit_done();
 }
