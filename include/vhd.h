@@ -88,7 +88,7 @@ struct vhd_port {
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
 	uint16_t eth_id; /* ethdev port id */
-	uint16_t n_rxq;	 /* rx queues to poll (vhost: VHD_MAX_QUEUES) */
+	uint16_t n_rxq;	 /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
 
@@ -118,9 +118,12 @@ struct vhd_bridge {
 	uint16_t ports[VHD_MAX_PORTS];
 };
 
+/* One port's share of an lcore's polling: rx queues FIRST, FIRST + STRIDE,
+ * ... below the number the port has live (vhd_port_nrxq). */
 struct vhd_rxq {
 	uint16_t port;
-	uint16_t queue;
+	uint16_t first;
+	uint16_t stride;
 };
 
 struct vhd_rxq_list {
@@ -164,12 +167,25 @@ static inline struct vhd_bridge *vhd_bridge_get(uint16_t idx)
 	return __atomic_load_n(&vhd_bridges[idx], __ATOMIC_ACQUIRE);
 }
 
-/* port.c: where a packet enters and leaves the switch. */
+/* port.c: where a packet enters and leaves the switch. vhd_port_rx returns
+ * the burst's frames that have a whole Ethernet header (runts are counted
+ * and freed there); the caller owns them. */
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts);
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 		 uint16_t n);
 bool vhd_port_up(const struct vhd_port *p);
+
+/* Rx queues of P an lcore may poll now: a vhost port's live queue pairs
+ * (none while no guest is up), an ethdev's configured queues. */
+static inline uint16_t vhd_port_nrxq(const struct vhd_port *p)
+{
+	if (p->type == VHD_PORT_VHOST)
+		return __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) < 0
+			   ? 0
+			   : p->nr_qp;
+	return p->n_rxq;
+}
 void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out);
 bool vhd_log_ratelimit(struct vhd_port *p);
 

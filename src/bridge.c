@@ -152,32 +152,17 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
 {
-	uint16_t ok = 0;
-
-	/* Runts cannot be switched; drop them here, once. */
-	for (uint16_t i = 0; i < n; i++) {
-		if (unlikely(rte_pktmbuf_data_len(pkts[i]) <
-			     sizeof(struct rte_ether_hdr))) {
-			lc->stats[in_port].drop[VHD_DROP_INVALID]++;
-			rte_pktmbuf_free(pkts[i]);
-			continue;
-		}
-		pkts[ok++] = pkts[i];
-	}
-	if (unlikely(ok == 0))
-		return;
-
 	if (br->mode == VHD_BR_XCONNECT) {
 		uint16_t out =
 		    br->ports[0] == in_port ? br->ports[1] : br->ports[0];
 
 		if (unlikely(br->n_ports != 2)) {
-			lc->stats[in_port].drop[VHD_DROP_NO_DEST] += ok;
-			rte_pktmbuf_free_bulk(pkts, ok);
+			lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
+			rte_pktmbuf_free_bulk(pkts, n);
 			return;
 		}
-		to_port(lc, out, pkts, ok);
+		to_port(lc, out, pkts, n);
 		return;
 	}
-	learning_input(lc, br, in_port, pkts, ok);
+	learning_input(lc, br, in_port, pkts, n);
 }

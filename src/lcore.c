@@ -34,6 +34,25 @@ static void flush_all(struct vhd_lcore *lc)
 	}
 }
 
+/* Receive a burst from queue Q of P and switch it; false if it was empty. */
+static inline bool rx_and_switch(struct vhd_lcore *lc, struct vhd_port *p,
+				 uint16_t q, struct rte_mbuf **pkts)
+{
+	uint16_t n = vhd_port_rx(lc, p, q, pkts);
+	struct vhd_bridge *br;
+
+	if (n == 0)
+		return false;
+	br = vhd_bridge_get(p->bridge);
+	if (unlikely(br == NULL)) {
+		lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;
+		rte_pktmbuf_free_bulk(pkts, n);
+	} else {
+		vhd_bridge_input(lc, br, p->idx, pkts, n);
+	}
+	return true;
+}
+
 int vhd_lcore_main(void *arg)
 {
 	struct vhd_lcore *lc = arg;
@@ -50,23 +69,15 @@ int vhd_lcore_main(void *arg)
 		bool busy = false;
 
 		for (uint16_t i = 0; rl && i < rl->n; i++) {
-			struct vhd_port *p = vhd_port_get(rl->q[i].port);
-			struct vhd_bridge *br;
-			uint16_t n;
+			const struct vhd_rxq *e = &rl->q[i];
+			struct vhd_port *p = vhd_port_get(e->port);
+			uint16_t nq;
 
 			if (unlikely(p == NULL))
 				continue;
-			n = vhd_port_rx(lc, p, rl->q[i].queue, pkts);
-			if (n == 0)
-				continue;
-			busy = true;
-			br = vhd_bridge_get(p->bridge);
-			if (unlikely(br == NULL)) {
-				lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;
-				rte_pktmbuf_free_bulk(pkts, n);
-				continue;
-			}
-			vhd_bridge_input(lc, br, p->idx, pkts, n);
+			nq = vhd_port_nrxq(p);
+			for (uint16_t q = e->first; q < nq; q += e->stride)
+				busy |= rx_and_switch(lc, p, q, pkts);
 		}
 		flush_all(lc);
 		lc->loops++;
@@ -81,25 +92,25 @@ int vhd_lcore_main(void *arg)
 }
 
 /*
- * Give every (port, rx queue) to one lcore, round robin, and publish each
- * lcore's list. Old lists are freed after a grace period. Control thread
+ * Give every (port, rx queue) to one lcore and publish each lcore's list.
+ * Queue q of the k-th port goes to lcore (k + q) % lcores: the first queues
+ * of the ports, the busy ones, spread over the lcores first, and one entry
+ * per (lcore, port) covers all of that port's queues on the lcore, so a
+ * vhost port whose guest has one queue pair costs one poll, not
+ * VHD_MAX_QUEUES. Old lists are freed after a grace period. Control thread
  * only.
  */
 int vhd_sched_build(void)
 {
 	struct vhd_rxq_list *nl[VHD_MAX_DP_LCORES], *old[VHD_MAX_DP_LCORES];
-	uint16_t total = 0, next = 0;
+	uint16_t nports = 0, k = 0, nlc = vhd_n_lcores;
 
-	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
-		struct vhd_port *p = vhd_ports[i];
-
-		if (p)
-			total += p->n_rxq;
-	}
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
+		nports += vhd_ports[i] != NULL;
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		nl[l] = rte_zmalloc("vhd_rxq",
 				    sizeof(*nl[l]) +
-					sizeof(nl[l]->q[0]) * (total + 1),
+					sizeof(nl[l]->q[0]) * (nports + 1),
 				    RTE_CACHE_LINE_SIZE);
 		if (nl[l] == NULL) {
 			while (l--)
@@ -107,19 +118,24 @@ int vhd_sched_build(void)
 			return -ENOMEM;
 		}
 	}
-	/* Queue q of every port before queue q+1 of any: the first queues,
-	 * the busy ones, spread over the lcores first. */
-	for (uint16_t q = 0; q < VHD_MAX_QUEUES; q++)
-		for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
-			struct vhd_port *p = vhd_ports[i];
-			struct vhd_rxq_list *l;
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		const struct vhd_port *p = vhd_ports[i];
 
-			if (p == NULL || q >= p->n_rxq)
-				continue;
-			l = nl[next++ % vhd_n_lcores];
-			l->q[l->n].port = i;
-			l->q[l->n++].queue = q;
+		if (p == NULL)
+			continue;
+		for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+			/* the q with (k + q) % lcores == l */
+			uint16_t first = (uint16_t)((l + nlc - k % nlc) % nlc);
+
+			if (first < p->n_rxq)
+				nl[l]->q[nl[l]->n++] = (struct vhd_rxq){
+				    .port = i,
+				    .first = first,
+				    .stride = nlc,
+				};
 		}
+		k++;
+	}
 	for (uint16_t l = 0; l < vhd_n_lcores; l++)
 		old[l] = __atomic_exchange_n(&vhd_lcores[l].rxq, nl[l],
 					     __ATOMIC_ACQ_REL);

@@ -13,6 +13,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_vhost.h>
 
 #include "vhd.h"
@@ -26,29 +27,55 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_TX_FULL] = "drop_tx_full",
 };
 
+/* Drop the runts of a burst (frames too short for an Ethernet header, which
+ * a guest can send); rare, so kept out of the loop below. */
+static uint16_t drop_runts(struct vhd_port_stats *st, struct rte_mbuf **pkts,
+			   uint16_t n)
+{
+	uint16_t ok = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		if (rte_pktmbuf_data_len(pkts[i]) < RTE_ETHER_HDR_LEN) {
+			st->drop[VHD_DROP_INVALID]++;
+			rte_pktmbuf_free(pkts[i]);
+			continue;
+		}
+		pkts[ok++] = pkts[i];
+	}
+	return ok;
+}
+
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
-	uint16_t n;
+	uint64_t bytes = 0;
+	uint16_t n, min_len = UINT16_MAX;
 
 	if (p->type == VHD_PORT_VHOST) {
 		int vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
 
 		if (vid < 0 || q >= p->nr_qp)
 			return 0;
+		/* librte_vhost has just copied the frames into the mbufs:
+		 * they are in cache, no prefetch. */
 		n = rte_vhost_dequeue_burst(vid, q * 2 + 1, vhd_pool, pkts,
 					    VHD_BURST);
 	} else {
 		n = rte_eth_rx_burst(p->eth_id, q, pkts, VHD_BURST);
+		for (uint16_t i = 0; i < n; i++)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	}
 	if (n == 0)
 		return 0;
-	st->rx_pkts += n;
 	for (uint16_t i = 0; i < n; i++) {
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-		st->rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		min_len = RTE_MIN(min_len, rte_pktmbuf_data_len(pkts[i]));
 	}
+	st->rx_pkts += n;
+	st->rx_bytes += bytes;
+	if (unlikely(min_len < RTE_ETHER_HDR_LEN))
+		n = drop_runts(st, pkts, n);
 	return n;
 }
 
@@ -59,6 +86,37 @@ static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
 	for (uint16_t i = 0; i < n; i++)
 		b += rte_pktmbuf_pkt_len(pkts[i]);
 	return b;
+}
+
+/*
+ * Free a burst that librte_vhost has copied into the guest (the first SENT
+ * of N) and return the bytes of those SENT. When every mbuf is plain (one
+ * segment, one reference, direct, from our pool), as after a unicast
+ * forward, the burst goes straight back to the mempool cache, as a PMD
+ * does with RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE; otherwise (floods hold more
+ * references, jumbo frames have segments) rte_pktmbuf_free_bulk.
+ */
+static uint64_t consume_copied(struct rte_mbuf **pkts, uint16_t n,
+			       uint16_t sent)
+{
+	const uint64_t not_plain = RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
+	uint64_t bytes = 0, odd = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		if (i < sent)
+			bytes += rte_pktmbuf_pkt_len(m);
+		odd |= (m->ol_flags & not_plain) |
+		       (uint64_t)(rte_mbuf_refcnt_read(m) ^ 1) |
+		       (uint64_t)(m->nb_segs ^ 1) |
+		       (uint64_t)(m->pool != vhd_pool);
+	}
+	if (likely(odd == 0))
+		rte_mempool_put_bulk(vhd_pool, (void **)pkts, n);
+	else
+		rte_pktmbuf_free_bulk(pkts, n);
+	return bytes;
 }
 
 /* The guest rx vring (our tx queue) for lcore IDX: the IDX-th enabled one,
@@ -99,7 +157,6 @@ static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
 	} while (k && sent < n && ++tries < TX_RETRIES);
 	if (vhd_n_lcores > 1)
 		rte_spinlock_unlock(&p->txq_lock[q]);
-	st->tx_bytes += bytes_of(pkts, sent);
 	if (unlikely(sent < n))
 		st->drop[VHD_DROP_TX_FULL] += n - sent;
 	/* librte_vhost copied the data: every mbuf is still ours. */
@@ -145,7 +202,7 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 	}
 	if (p->type == VHD_PORT_VHOST) {
 		sent = vhost_tx(lc, p, pkts, n);
-		rte_pktmbuf_free_bulk(pkts, n);
+		lc->stats[port].tx_bytes += consume_copied(pkts, n, sent);
 	} else {
 		sent = eth_tx(lc, p, pkts, n);
 		if (unlikely(sent < n))
