@@ -46,6 +46,7 @@
 #include <rte_spinlock.h>
 
 #include "vhd_config.h"
+#include "vhd_fdb.h"
 
 #define VHD_BURST     32
 #define VHD_PORT_NONE UINT16_MAX
@@ -104,8 +105,6 @@ struct vhd_port {
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
 } __rte_cache_aligned;
 
-struct vhd_fdb;
-
 struct vhd_bridge {
 	char name[VHD_NAME_MAX];
 	uint16_t idx;
@@ -146,6 +145,7 @@ struct vhd_lcore {
 	struct vhd_port_stats stats[VHD_MAX_PORTS];
 	struct vhd_bridge_stats brstats[VHD_MAX_BRIDGES];
 	struct vhd_txbuf tx[VHD_MAX_PORTS];
+	struct vhd_fdb_memo memo[VHD_MAX_PORTS]; /* by ingress port */
 } __rte_cache_aligned;
 
 extern struct vhd_port *vhd_ports[VHD_MAX_PORTS];

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include <rte_common.h>
 #include <rte_rcu_qsbr.h>
 
 struct vhd_bridge_stats;
@@ -35,7 +36,30 @@ struct vhd_fdb {
 	 * slots wait for an RCU grace period. Changed (atomically) only when
 	 * a MAC is added or removed, never per frame. */
 	uint32_t n_live;
+	/* Generation: bumped whenever an entry moves to another port or is
+	 * removed (never per frame, nor on a new MAC), on its own cache
+	 * line since every burst reads it. */
+	uint32_t gen __rte_cache_aligned;
 };
+
+/* What an lcore remembers of its last burst from one port: exact while the
+ * FDB and its generation are the ones it was made under (bridge.c). */
+struct vhd_fdb_memo {
+	const struct vhd_fdb *fdb;
+	uint32_t gen;
+	uint32_t src_seen; /* second SRC was last learned in */
+	uint64_t src;	   /* last learned source */
+	uint64_t dst;	   /* last looked-up known destination, */
+	uint16_t dst_port; /* and its port */
+};
+
+/* Never the key of a MAC (keys have 48 bits). */
+#define VHD_FDB_KEY_NONE UINT64_MAX
+
+static inline uint32_t vhd_fdb_gen(const struct vhd_fdb *f)
+{
+	return __atomic_load_n(&f->gen, __ATOMIC_ACQUIRE);
+}
 
 /* Key of a MAC stored at P (6 bytes; reads 8, so P+8 must be readable). */
 static inline uint64_t vhd_fdb_key(const void *p)

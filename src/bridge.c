@@ -99,6 +99,64 @@ static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
 		vhd_tx_buffer(lc, out, pkts[i]);
 }
 
+/* The memo of IN_PORT on this lcore, emptied if the FDB has changed since
+ * it was made. */
+static inline struct vhd_fdb_memo *
+memo_of(struct vhd_lcore *lc, const struct vhd_fdb *f, uint16_t in_port)
+{
+	struct vhd_fdb_memo *mo = &lc->memo[in_port];
+	uint32_t gen = vhd_fdb_gen(f);
+
+	if (unlikely(mo->gen != gen || mo->fdb != f)) {
+		mo->fdb = f;
+		mo->gen = gen;
+		mo->src = mo->dst = VHD_FDB_KEY_NONE;
+	}
+	return mo;
+}
+
+/* Learn the burst's sources US[0..ks). A one-source burst whose source this
+ * lcore already learned on this port this second, with no move or removal
+ * since, would change nothing: skip the table. (If that learn failed, the
+ * table was full: it is retried next second.) */
+static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
+			 uint16_t in_port, const uint64_t *us, uint16_t ks)
+{
+	struct vhd_fdb_memo *mo;
+
+	if (ks == 0)
+		return;
+	mo = memo_of(lc, br->fdb, in_port);
+	if (ks == 1) {
+		if (us[0] == mo->src && mo->src_seen == vhd_clock)
+			return;
+		mo->src = us[0];
+		mo->src_seen = vhd_clock;
+	}
+	vhd_fdb_learn(br->fdb, us, ks, in_port, vhd_clock,
+		      &lc->brstats[br->idx]);
+}
+
+/* Ports of the burst's destinations UD[0..kd). A one-destination burst to
+ * the known destination of the last one, with no move or removal since,
+ * goes where that one went. */
+static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
+			  uint16_t in_port, const uint64_t *ud, uint16_t kd,
+			  uint16_t *uport)
+{
+	struct vhd_fdb_memo *mo = memo_of(lc, br->fdb, in_port);
+
+	if (kd == 1 && ud[0] == mo->dst) {
+		uport[0] = mo->dst_port;
+		return;
+	}
+	vhd_fdb_lookup(br->fdb, ud, kd, uport);
+	if (kd == 1 && uport[0] != VHD_PORT_NONE) {
+		mo->dst = ud[0];
+		mo->dst_port = uport[0];
+	}
+}
+
 static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			   uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -124,10 +182,8 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			ud[kd++] = d;
 		run[i] = (uint8_t)(kd - 1);
 	}
-	if (ks)
-		vhd_fdb_learn(br->fdb, us, ks, in_port, vhd_clock,
-			      &lc->brstats[br->idx]);
-	vhd_fdb_lookup(br->fdb, ud, kd, uport);
+	learn(lc, br, in_port, us, ks);
+	lookup(lc, br, in_port, ud, kd, uport);
 
 	if (kd == 1 && uport[0] != VHD_PORT_NONE && uport[0] != in_port) {
 		to_port(lc, uport[0], pkts, n);

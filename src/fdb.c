@@ -33,6 +33,7 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 
 	memset(f, 0, sizeof(*f));
 	f->cap = cap;
+	f->gen = 1; /* a zeroed memo is never current */
 	/* With multi-writer adds, per-lcore slot caches make positions
 	 * reach past ENTRIES (rte_cuckoo_hash.c sizes its key store so). */
 	f->n_ent = cap + RTE_MAX_LCORE * 64;
@@ -92,10 +93,15 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 			if (unlikely(e->seen != now))
 				e->seen = now;
 			if (unlikely(e->port != port)) {
-				if (e->port != VHD_PORT_NONE)
-					st->moved++;
+				uint16_t was = e->port;
+
 				__atomic_store_n(&e->port, port,
 						 __ATOMIC_RELAXED);
+				if (was != VHD_PORT_NONE) {
+					st->moved++;
+					__atomic_add_fetch(&f->gen, 1,
+							   __ATOMIC_RELEASE);
+				}
 			}
 			continue;
 		}
@@ -150,6 +156,7 @@ static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
 	if (rte_hash_del_key(f->h, &e->key) >= 0)
 		__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging)

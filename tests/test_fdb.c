@@ -55,8 +55,11 @@ static void test_learn_lookup(void)
 	struct vhd_bridge_stats st = {0};
 	uint64_t k[3] = {key(1), key(2), key(3)};
 	uint16_t ports[3];
+	uint32_t gen;
 
 	EXPECT(vhd_fdb_create(&f, "t_learn", 1024, rcu) == 0, "create");
+	gen = vhd_fdb_gen(&f);
+	EXPECT(gen != 0, "a zeroed memo is never current");
 	vhd_fdb_learn(&f, k, 2, 5, 100, &st);
 	vhd_fdb_lookup(&f, k, 3, ports);
 	EXPECT(ports[0] == 5 && ports[1] == 5, "learned: %u %u", ports[0],
@@ -67,6 +70,8 @@ static void test_learn_lookup(void)
 	/* Seeing it again on the same port changes nothing. */
 	vhd_fdb_learn(&f, k, 2, 5, 101, &st);
 	EXPECT(st.learned == 2 && st.moved == 0, "relearn");
+	/* New MACs and refreshes leave memos of lookups valid. */
+	EXPECT(vhd_fdb_gen(&f) == gen, "gen unchanged by learns");
 	vhd_fdb_free(&f);
 }
 
@@ -75,12 +80,15 @@ static void test_move(void)
 	struct vhd_fdb f;
 	struct vhd_bridge_stats st = {0};
 	uint64_t k = key(7);
+	uint32_t gen;
 
 	EXPECT(vhd_fdb_create(&f, "t_move", 1024, rcu) == 0, "create");
 	vhd_fdb_learn(&f, &k, 1, 1, 0, &st);
 	EXPECT(lookup1(&f, k) == 1, "on port 1");
+	gen = vhd_fdb_gen(&f);
 	vhd_fdb_learn(&f, &k, 1, 2, 0, &st);
 	EXPECT(lookup1(&f, k) == 2, "moved to port 2");
+	EXPECT(vhd_fdb_gen(&f) != gen, "a move changes the generation");
 	EXPECT(st.moved == 1 && st.learned == 1, "moved %lu", st.moved);
 	EXPECT(vhd_fdb_count(&f) == 1, "still one entry");
 	vhd_fdb_free(&f);
@@ -91,13 +99,17 @@ static void test_age(void)
 	struct vhd_fdb f;
 	struct vhd_bridge_stats st = {0};
 	uint64_t old = key(1), fresh = key(2);
+	uint32_t gen;
 
 	EXPECT(vhd_fdb_create(&f, "t_age", 1024, rcu) == 0, "create");
 	vhd_fdb_learn(&f, &old, 1, 1, 10, &st);
 	vhd_fdb_learn(&f, &fresh, 1, 2, 10, &st);
 	vhd_fdb_learn(&f, &fresh, 1, 2, 18, &st); /* refreshed */
+	gen = vhd_fdb_gen(&f);
 	EXPECT(vhd_fdb_age(&f, 19, 0) == 0, "aging 0 never ages");
+	EXPECT(vhd_fdb_gen(&f) == gen, "nothing aged, same generation");
 	EXPECT(vhd_fdb_age(&f, 19, 5) == 1, "one aged");
+	EXPECT(vhd_fdb_gen(&f) != gen, "a removal changes the generation");
 	EXPECT(lookup1(&f, old) == VHD_PORT_NONE, "old entry gone");
 	EXPECT(lookup1(&f, fresh) == 2, "fresh entry kept");
 	EXPECT(vhd_fdb_count(&f) == 1, "count %u", vhd_fdb_count(&f));
