@@ -142,6 +142,9 @@ struct vhd_lcore {
 	struct vhd_rxq_list *rxq;
 	uint64_t dirty; /* bit per port with a non-empty tx buffer */
 	uint64_t loops, busy_loops;
+	/* TSC cycles in loop iterations that moved packets, and in empty
+	 * ones: the lcore's load, as OVS's pmd-stats-show reports it. */
+	uint64_t busy_cycles, idle_cycles;
 	struct vhd_port_stats stats[VHD_MAX_PORTS];
 	struct vhd_bridge_stats brstats[VHD_MAX_BRIDGES];
 	struct vhd_txbuf tx[VHD_MAX_PORTS];

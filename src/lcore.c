@@ -10,6 +10,7 @@
  * iterations, so an unpublished port or device is safe to free once every
  * lcore has been through one quiescent state.
  */
+#include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
@@ -57,16 +58,19 @@ int vhd_lcore_main(void *arg)
 {
 	struct vhd_lcore *lc = arg;
 	struct rte_mbuf *pkts[VHD_BURST];
+	uint64_t tsc;
 
 	rte_rcu_qsbr_thread_register(vhd_rcu, lc->idx);
 	rte_rcu_qsbr_thread_online(vhd_rcu, lc->idx);
 	VHD_LOG(INFO, main, "datapath lcore %u (cpu %d) started", lc->lcore_id,
 		rte_lcore_to_cpu_id((int)lc->lcore_id));
 
+	tsc = rte_rdtsc();
 	while (likely(!vhd_quit)) {
 		const struct vhd_rxq_list *rl =
 		    __atomic_load_n(&lc->rxq, __ATOMIC_ACQUIRE);
 		bool busy = false;
+		uint64_t now;
 
 		for (uint16_t i = 0; rl && i < rl->n; i++) {
 			const struct vhd_rxq *e = &rl->q[i];
@@ -82,6 +86,13 @@ int vhd_lcore_main(void *arg)
 		flush_all(lc);
 		lc->loops++;
 		lc->busy_loops += busy;
+		/* One TSC read a loop: this one's end is the next's start. */
+		now = rte_rdtsc();
+		if (busy)
+			lc->busy_cycles += now - tsc;
+		else
+			lc->idle_cycles += now - tsc;
+		tsc = now;
 		rte_rcu_qsbr_quiescent(vhd_rcu, lc->idx);
 	}
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
 
@@ -47,13 +48,15 @@ static struct vhd_bridge *find_bridge(const char *name)
 
 static int cmd_info(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	uint64_t loops = 0, busy = 0;
+	uint64_t loops = 0, busy = 0, busy_cyc = 0, idle_cyc = 0;
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		loops += vhd_lcores[l].loops;
 		busy += vhd_lcores[l].busy_loops;
+		busy_cyc += vhd_lcores[l].busy_cycles;
+		idle_cyc += vhd_lcores[l].idle_cycles;
 	}
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "version", VHD_VERSION);
@@ -61,6 +64,9 @@ static int cmd_info(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "uptime", vhd_clock);
 	rte_tel_data_add_dict_u64(d, "loops", loops);
 	rte_tel_data_add_dict_u64(d, "busy_loops", busy);
+	rte_tel_data_add_dict_u64(d, "busy_cycles", busy_cyc);
+	rte_tel_data_add_dict_u64(d, "idle_cycles", idle_cyc);
+	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
 	rte_tel_data_add_dict_u64(d, "mbufs", vhd_pool->size);
 	rte_tel_data_add_dict_u64(d, "mbufs_in_use",
 				  rte_mempool_in_use_count(vhd_pool));

@@ -43,6 +43,10 @@ def test_xconnect(t):
     check(p["rx_packets"] == 10 and v["tx_packets"] == 10 and
           v["tx_bytes"] == sum(map(len, back)), "phy->vm counts: %s %s" % (p, v))
     check("fdb_entries" not in d.bridge("x"), "xconnect has an fdb")
+    info = d.query("/vhostd/info")
+    check(0 < info["busy_loops"] < info["loops"] and
+          info["busy_cycles"] > 0 and info["idle_cycles"] > 0 and
+          info["tsc_hz"] > 0, "lcore load counters: %s" % info)
     g.stop()
     d.stop_clean(base)
 
