@@ -40,6 +40,7 @@ OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 OVS_SOCKET_MEM=1024
 QUICK=0
 PRINT_CONF=""
+GEN_DEVARGS=""
 
 usage() {
 	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -60,6 +61,8 @@ Options:
   --gen-cpu N / --sw-cpu N   CPUs of generator / switch (default $GEN_CPU / $SW_CPU)
   --vhostd PATH        vhostd binary (default build/src/vhostd)
   --out DIR            keep logs and results here (default /tmp/vhostd-bench.<time>)
+  --gen-devargs S      appended to the generator's net_virtio_user devargs,
+                       e.g. ',packed_vq=1' (default: none, split rings)
   --print-vhostd-config MODE   print the vhostd INI used for MODE and exit
 EOF
 }
@@ -91,6 +94,7 @@ while [ $# -gt 0 ]; do
 	--vhostd) VHOSTD=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--print-vhostd-config) PRINT_CONF=$2; shift ;;
+	--gen-devargs) GEN_DEVARGS=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option: $1" ;;
 	esac
@@ -208,7 +212,7 @@ summarize() { # $1: note for the header
 	{
 		echo "# vhostd bench $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')${1:+ ($1)}"
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
-		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s; wall time $((t_end - t_start))s"
+		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		echo
 		python3 "$HERE/bench/report.py" "$RESULTS"
 	} | tee "$OUT/summary.txt"
@@ -423,7 +427,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 						--bursts "$BURSTS" --warmup "$WARMUP" \
 						--ramp-interval "$RAMP_INTERVAL" --interval "$INTERVAL" \
 						--freq-mhz "$CPU_MHZ" --log "$glog" \
-						--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att")
+						--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
+						--vdev-extra "$GEN_DEVARGS")
 					: >"$GEN_PIDFILE"
 					stop_switch
 					[ -n "$line" ] || line=$(printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":%d,"error":"generator gave no result","disturbed":true,"why":["error"]}' "$c" "$size" "$dir" "$rep" "$att")

@@ -272,6 +272,9 @@ def main():
     ap.add_argument("--server", action="store_true",
                     help="virtio_user is the vhost-user server (OVS client ports)")
     ap.add_argument("--prefix", default="vhbgen")
+    ap.add_argument("--vdev-extra", default="",
+                    help="appended to each net_virtio_user devargs, e.g. "
+                    "',packed_vq=1'")
     ap.add_argument("--gen-cpu", type=int, default=0)
     ap.add_argument("--sw-cpu", type=int, default=1)
     ap.add_argument("--sw-pid", type=int, default=0)
@@ -299,9 +302,9 @@ def main():
             "--single-file-segments", "--in-memory", "--no-pci",
             "--no-telemetry", "-m", "512",
             "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
-                      f"mac={MAC0}{srv}",
+                      f"mac={MAC0}{srv}{a.vdev_extra}",
             "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
-                      f"mac={MAC1}{srv}",
+                      f"mac={MAC1}{srv}{a.vdev_extra}",
             "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
             "--rxd=1024", "--txd=1024", "--burst=32",
             "--total-num-mbufs=32768",

@@ -5,7 +5,10 @@ Per contender and case (size, direction): median and min-max of Mpps over the
 clean repetitions (disturbed ones are left out; if a case has no clean run the
 disturbed ones are used and the row is marked '*'), median Gbit/s and cycles
 per packet, and the ratio of the median to `wire` and to `ovs-normal` on the
-same case.  Prints a table, then one `RESULT key=value ...` line per row.
+same case.  Also the paired ratio: bench.sh measures every contender once per
+repetition, back to back, so the median over repetitions of (this rep / the
+reference's same rep) cancels the drift of a shared machine between
+repetitions.  Prints a table, then one `RESULT key=value ...` line per row.
 """
 import json
 import statistics
@@ -58,6 +61,7 @@ def main(path):
                                                if errors else "no runs")}
                 continue
             mp = [r["mpps"] for r in use]
+            byrep = {r.get("rep", 0): r["mpps"] for r in use}
             cpp = [r["cycles_per_pkt"] for r in use if r.get("cycles_per_pkt")]
             rows[(lab, case)] = {
                 "mpps": statistics.median(mp), "min": min(mp), "max": max(mp),
@@ -68,10 +72,12 @@ def main(path):
                 "n": len(use), "discarded": len(reps) - len(clean),
                 "retries": len(sel) - len(reps), "mark": mark,
                 "plateau": all(r.get("plateau", True) for r in use),
+                "byrep": byrep,
             }
     hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} {'Mpps med':>9} "
            f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'n':>2} "
-           f"{'disc':>4} {'/wire':>6} {'/ovsN':>6}")
+           f"{'disc':>4} {'/wire':>6} {'/ovsN':>6} {'paired /wire':>17} "
+           f"{'paired /ovsN':>17}")
     print(hdr)
     print("-" * len(hdr))
     lines = []
@@ -87,22 +93,31 @@ def main(path):
                 lines.append(f"RESULT contender={lab} size={size} dir={d} "
                              f"status={'skipped' if 'skipped' in row else 'error'}")
                 continue
-            ratios = []
+            ratios, paired = [], []
             for ref in ("wire", "ovs-normal"):
                 rr = rows.get((ref, case))
                 if rr and rr.get("mpps"):
                     ratios.append(row["mpps"] / rr["mpps"])
+                    pr = [v / rr["byrep"][k] for k, v in row["byrep"].items()
+                          if rr["byrep"].get(k)]
+                    paired.append((statistics.median(pr), min(pr), max(pr))
+                                  if pr else None)
                 else:
                     ratios.append(None)
+                    paired.append(None)
+            fp = lambda p: (f"{p[0]:5.3f} ({p[1]:.2f}-{p[2]:.2f})"
+                            if p else f"{'-':>17}")
             fr = lambda x: f"{x:6.3f}" if x is not None else f"{'-':>6}"
             cpp = f"{row['cpp']:7.0f}" if row["cpp"] else f"{'-':>7}"
             mm = f"{row['min']:.2f}-{row['max']:.2f}"
             flag = row["mark"] + ("" if row["plateau"] else "~")
             print(f"{lab:<16} {size:>5} {d:<6} {row['mpps']:9.2f}{flag:<1} "
                   f"{mm:>12} {row['gbps']:7.2f} {cpp} {row['n']:>2} "
-                  f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])}")
+                  f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])} "
+                  f"{fp(paired[0]):>17} {fp(paired[1]):>17}")
             cpps = f"{row['cpp']:.1f}" if row["cpp"] else "NA"
             rat = [f"{x:.3f}" if x is not None else "NA" for x in ratios]
+            prat = [f"{p[0]:.3f}" if p else "NA" for p in paired]
             lines.append(
                 f"RESULT contender={lab} size={size} dir={d} "
                 f"mpps_median={row['mpps']:.3f} mpps_min={row['min']:.3f} "
@@ -112,13 +127,17 @@ def main(path):
                 f"discarded={row['discarded']} "
                 f"all_disturbed={int(bool(row['mark']))} "
                 f"plateau={int(row['plateau'])} "
-                f"vs_wire={rat[0]} vs_ovs_normal={rat[1]}")
+                f"vs_wire={rat[0]} vs_ovs_normal={rat[1]} "
+                f"vs_wire_paired={prat[0]} vs_ovs_normal_paired={prat[1]}")
         print()
     print("Mpps = packets/s forwarded by the switch, both directions summed; "
           "Gbit/s = frame bytes without FCS;")
     print("'*' = every repetition was disturbed (shown anyway); "
           "'~' = rate still rose at the last injection step; "
-          "disc = disturbed reps left out.")
+          "disc = disturbed reps left out;")
+    print("/wire, /ovsN = ratio of the medians; paired = median (min-max) "
+          "over repetitions of the ratio to the same repetition of the "
+          "reference.")
     print()
     for l in lines:
         print(l)
