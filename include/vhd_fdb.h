@@ -36,9 +36,9 @@ struct vhd_fdb {
 	 * slots wait for an RCU grace period. Changed (atomically) only when
 	 * a MAC is added or removed, never per frame. */
 	uint32_t n_live;
-	/* Generation: bumped whenever an entry moves to another port or is
-	 * removed (never per frame, nor on a new MAC), on its own cache
-	 * line since every burst reads it. */
+	/* Generation: bumped whenever a MAC is added, moves to another port
+	 * or is removed (never per frame: a refresh leaves it), on its own
+	 * cache line since every burst reads it. */
 	uint32_t gen __rte_cache_aligned;
 };
 
@@ -49,8 +49,8 @@ struct vhd_fdb_memo {
 	uint32_t gen;
 	uint32_t src_seen; /* second SRC was last learned in */
 	uint64_t src;	   /* last learned source */
-	uint64_t dst;	   /* last looked-up known destination, */
-	uint16_t dst_port; /* and its port */
+	uint64_t dst;	   /* last looked-up destination, */
+	uint16_t dst_port; /* and its port (VHD_PORT_NONE: unknown) */
 };
 
 /* Never the key of a MAC (keys have 48 bits). */

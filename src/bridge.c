@@ -99,6 +99,28 @@ static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
 		vhd_tx_buffer(lc, out, pkts[i]);
 }
 
+/* Flood a whole burst (one unknown or group destination): each mbuf gets one
+ * reference per destination port, and the burst goes to each port whole,
+ * as a unicast burst would. */
+static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
+			uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t k = br->n_ports - 1; /* the ingress port is a member */
+
+	if (unlikely(k == 0)) {
+		lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
+		rte_pktmbuf_free_bulk(pkts, n);
+		return;
+	}
+	lc->brstats[br->idx].flooded += n;
+	if (k > 1)
+		for (uint16_t i = 0; i < n; i++)
+			rte_mbuf_refcnt_set(pkts[i], k);
+	for (uint16_t i = 0; i < br->n_ports; i++)
+		if (br->ports[i] != in_port)
+			to_port(lc, br->ports[i], pkts, n);
+}
+
 /* The memo of IN_PORT on this lcore, emptied if the FDB has changed since
  * it was made. */
 static inline struct vhd_fdb_memo *
@@ -138,8 +160,8 @@ static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
 }
 
 /* Ports of the burst's destinations UD[0..kd). A one-destination burst to
- * the known destination of the last one, with no move or removal since,
- * goes where that one went. */
+ * the destination of the last one, with no change to the table since, goes
+ * where that one went (or floods as it did). */
 static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
 			  uint16_t in_port, const uint64_t *ud, uint16_t kd,
 			  uint16_t *uport)
@@ -151,7 +173,7 @@ static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
 		return;
 	}
 	vhd_fdb_lookup(br->fdb, ud, kd, uport);
-	if (kd == 1 && uport[0] != VHD_PORT_NONE) {
+	if (kd == 1) {
 		mo->dst = ud[0];
 		mo->dst_port = uport[0];
 	}
@@ -185,8 +207,11 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 	learn(lc, br, in_port, us, ks);
 	lookup(lc, br, in_port, ud, kd, uport);
 
-	if (kd == 1 && uport[0] != VHD_PORT_NONE && uport[0] != in_port) {
-		to_port(lc, uport[0], pkts, n);
+	if (kd == 1 && uport[0] != in_port) {
+		if (uport[0] == VHD_PORT_NONE)
+			flood_burst(lc, br, in_port, pkts, n);
+		else
+			to_port(lc, uport[0], pkts, n);
 		return;
 	}
 	for (uint16_t i = 0; i < n; i++) {

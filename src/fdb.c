@@ -123,6 +123,7 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 		e->seen = now;
 		e->port = port;
 		__atomic_store_n(&e->key, keys[i], __ATOMIC_RELEASE);
+		__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 		st->learned++;
 	}
 }
