@@ -14,17 +14,22 @@
 #   ovs-p2p          OVS-DPDK, in_port=1->2 and 2->1 OpenFlow rules
 #   vhostd-learning  build/src/vhostd, [bridge] mode = learning
 #   vhostd-xconnect  build/src/vhostd, [bridge] mode = xconnect
+#   alt-learning, alt-xconnect   the same with the build given by --vhostd-alt
+#                    (A/B of two vhostd builds in one interleaved run)
 # See docs/BENCHMARKS.md.  Needs root, hugepages, dpdk-testpmd, python3.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 ALL_CONTENDERS="wire,ovs-normal,ovs-p2p,vhostd-learning,vhostd-xconnect"
+ALT_CONTENDERS="alt-learning,alt-xconnect"
 
 REPS=3
 SIZES=64,1518
 DIRS=both,oneway
 ONLY=$ALL_CONTENDERS
+ONLY_SET=0
+VHOSTD_ALT=""
 INTERVAL=5          # s, final measurement window
 WARMUP=3            # s, after the first injection
 RAMP_INTERVAL=2     # s, measurement at each intermediate injection level
@@ -60,6 +65,8 @@ Options:
                        be idle (<${QUIET_BUSY} busy), then go anyway (default $WAIT_QUIET)
   --gen-cpu N / --sw-cpu N   CPUs of generator / switch (default $GEN_CPU / $SW_CPU)
   --vhostd PATH        vhostd binary (default build/src/vhostd)
+  --vhostd-alt PATH    a second vhostd build, measured as alt-learning and
+                       alt-xconnect (added to the default contenders)
   --out DIR            keep logs and results here (default /tmp/vhostd-bench.<time>)
   --gen-devargs S      appended to the generator's net_virtio_user devargs,
                        e.g. ',packed_vq=1' (default: none, split rings)
@@ -83,7 +90,7 @@ while [ $# -gt 0 ]; do
 	--reps) REPS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
 	--dirs) DIRS=$2; shift ;;
-	--only) ONLY=$2; shift ;;
+	--only) ONLY=$2; ONLY_SET=1; shift ;;
 	--interval) INTERVAL=$2; shift ;;
 	--warmup) WARMUP=$2; shift ;;
 	--bursts) BURSTS=$2; shift ;;
@@ -92,6 +99,7 @@ while [ $# -gt 0 ]; do
 	--gen-cpu) GEN_CPU=$2; shift ;;
 	--sw-cpu) SW_CPU=$2; shift ;;
 	--vhostd) VHOSTD=$2; shift ;;
+	--vhostd-alt) VHOSTD_ALT=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--print-vhostd-config) PRINT_CONF=$2; shift ;;
 	--gen-devargs) GEN_DEVARGS=$2; shift ;;
@@ -142,6 +150,11 @@ fi
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (apt-get install dpdk)"
 command -v python3 >/dev/null || die "python3 not found"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs"
+if [ -n "$VHOSTD_ALT" ]; then
+	[ -x "$VHOSTD_ALT" ] || die "--vhostd-alt: no executable at $VHOSTD_ALT"
+	ALL_CONTENDERS="$ALL_CONTENDERS,$ALT_CONTENDERS"
+	[ $ONLY_SET = 1 ] || ONLY=$ALL_CONTENDERS
+fi
 IFS=, read -ra CONTENDERS <<<"$ONLY"
 IFS=, read -ra SIZE_L <<<"$SIZES"
 IFS=, read -ra DIR_L <<<"$DIRS"
@@ -212,6 +225,7 @@ summarize() { # $1: note for the header
 	{
 		echo "# vhostd bench $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')${1:+ ($1)}"
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
+		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
 		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		echo
 		python3 "$HERE/bench/report.py" "$RESULTS"
@@ -357,10 +371,11 @@ start_ovs() { # $1 log, $2 normal|p2p
 	kill -0 "$SW_PID" 2>/dev/null
 }
 
-start_vhostd() { # $1 log, $2 learning|xconnect
+start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
 	vhostd_config "$2" "$SOCK0" "$SOCK1" >"$WORK/vhostd.ini"
 	cat "$WORK/vhostd.ini" >>"$1"
-	taskset -c "$SW_CPU" "$VHOSTD" --config "$WORK/vhostd.ini" </dev/null >>"$1" 2>&1 &
+	echo "# $3" >>"$1"
+	taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd.ini" </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets
 }
@@ -371,8 +386,10 @@ start_switch() { # $1 contender, $2 log
 	wire) start_wire "$2" ;;
 	ovs-normal) start_ovs "$2" normal ;;
 	ovs-p2p) start_ovs "$2" p2p ;;
-	vhostd-learning) start_vhostd "$2" learning ;;
-	vhostd-xconnect) start_vhostd "$2" xconnect ;;
+	vhostd-learning) start_vhostd "$2" learning "$VHOSTD" ;;
+	vhostd-xconnect) start_vhostd "$2" xconnect "$VHOSTD" ;;
+	alt-learning) start_vhostd "$2" learning "$VHOSTD_ALT" ;;
+	alt-xconnect) start_vhostd "$2" xconnect "$VHOSTD_ALT" ;;
 	esac
 }
 

@@ -14,7 +14,8 @@ import json
 import statistics
 import sys
 
-ORDER = ["wire", "ovs-normal", "ovs-p2p", "vhostd-learning", "vhostd-xconnect"]
+ORDER = ["wire", "ovs-normal", "ovs-p2p", "vhostd-learning", "vhostd-xconnect",
+         "alt-learning", "alt-xconnect"]
 
 
 def size_key(s):
