@@ -30,7 +30,8 @@ DIRS=both,oneway
 ONLY=$ALL_CONTENDERS
 ONLY_SET=0
 VHOSTD_ALT=""
-INTERVAL=5          # s, final measurement window
+INTERVAL=4          # s, measurement window (every level with --pick best)
+PICK=best           # best: rate at the best injection level; last: at the last
 WARMUP=3            # s, after the first injection
 RAMP_INTERVAL=2     # s, measurement at each intermediate injection level
 BURSTS=32,64,128    # cumulative tx_first bursts (of 32 packets) per port
@@ -57,7 +58,10 @@ Options:
   --sizes LIST         frame sizes without FCS, and/or 'imix' (default $SIZES)
   --dirs LIST          both (tx_first on both ports) and/or oneway (default $DIRS)
   --only LIST          contenders (default $ALL_CONTENDERS)
-  --interval S         final measurement window (default $INTERVAL)
+  --interval S         measurement window at each injection level (default $INTERVAL)
+  --pick best|last     report the rate at the injection level where the switch
+                       does best (default), or at the last level (then the
+                       earlier levels get --ramp-interval windows)
   --warmup S           warm-up before the first ramp measurement (default $WARMUP)
   --bursts LIST        cumulative injected bursts per port (default $BURSTS)
   --retries N          re-runs of a disturbed measurement (default $RETRIES)
@@ -92,6 +96,7 @@ while [ $# -gt 0 ]; do
 	--dirs) DIRS=$2; shift ;;
 	--only) ONLY=$2; ONLY_SET=1; shift ;;
 	--interval) INTERVAL=$2; shift ;;
+	--pick) PICK=$2; shift ;;
 	--warmup) WARMUP=$2; shift ;;
 	--bursts) BURSTS=$2; shift ;;
 	--retries) RETRIES=$2; shift ;;
@@ -168,6 +173,7 @@ done
 for d in "${DIR_L[@]}"; do
 	[[ $d = both || $d = oneway ]] || die "bad dir $d"
 done
+[[ $PICK = best || $PICK = last ]] || die "bad --pick $PICK (best or last)"
 
 exec 9>/tmp/vhostd-bench.lock
 flock -n 9 || die "another scripts/bench.sh is running (/tmp/vhostd-bench.lock)"
@@ -226,7 +232,7 @@ summarize() { # $1: note for the header
 		echo "# vhostd bench $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')${1:+ ($1)}"
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
-		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		echo
 		python3 "$HERE/bench/report.py" "$RESULTS"
 	} | tee "$OUT/summary.txt"
@@ -401,7 +407,9 @@ for c in "${CONTENDERS[@]}"; do
 	nruns=$((nruns + 1))
 done
 ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]}))
-per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($RAMP_INTERVAL+1) + $INTERVAL + len(b)*0.5))")
+ri=$RAMP_INTERVAL
+[ "$PICK" = best ] && ri=$INTERVAL
+per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($ri+1) + $INTERVAL + len(b)*0.5))")
 log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; reps: $REPS"
 log "estimated time: ~$((nruns * ncases * REPS * per_run / 60 + 1)) min (${per_run}s per measurement, plus retries)"
 log "$CYC_NOTE"
@@ -443,6 +451,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 						--sw-pid "$SW_PID" --size "$size" --dir "$dir" \
 						--bursts "$BURSTS" --warmup "$WARMUP" \
 						--ramp-interval "$RAMP_INTERVAL" --interval "$INTERVAL" \
+						--pick "$PICK" \
 						--freq-mhz "$CPU_MHZ" --log "$glog" \
 						--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
 						--vdev-extra "$GEN_DEVARGS")
@@ -460,7 +469,7 @@ else:
     st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
     print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} "
           f"{r['mpps']:6.2f} Mpps {r['gbps']:6.2f} Gbit/s {r.get('cycles_per_pkt', 0):5.0f} cyc/pkt "
-          f"ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
+          f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
 EOF
 					grep -q '"disturbed": false' <<<"$line" && break
 					[ $att -lt "$RETRIES" ] && log "retrying"

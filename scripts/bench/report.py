@@ -74,6 +74,9 @@ def main(path):
                 "retries": len(sel) - len(reps), "mark": mark,
                 "plateau": all(r.get("plateau", True) for r in use),
                 "byrep": byrep,
+                "last": statistics.median(r.get("mpps_last", r["mpps"])
+                                          for r in use),
+                "levels": sorted(r.get("level", 0) for r in use),
             }
     hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} {'Mpps med':>9} "
            f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'n':>2} "
@@ -128,6 +131,8 @@ def main(path):
                 f"discarded={row['discarded']} "
                 f"all_disturbed={int(bool(row['mark']))} "
                 f"plateau={int(row['plateau'])} "
+                f"mpps_last_level_median={row['last']:.3f} "
+                f"levels={','.join(map(str, row['levels']))} "
                 f"vs_wire={rat[0]} vs_ovs_normal={rat[1]} "
                 f"vs_wire_paired={prat[0]} vs_ovs_normal_paired={prat[1]}")
         print()
