@@ -224,6 +224,16 @@ stop_switch() {
 	clean_huge
 }
 
+# Processing cycles per packet (bench/proc_cycles.py), read from a running
+# vhostd or OVS; testpmd (wire) prints its own when it exits.
+proc_cycles_live() { # $1 contender
+	case $1 in
+	vhostd-* | alt-*) python3 "$HERE/bench/proc_cycles.py" vhostd vhdbench ;;
+	ovs-*) APPCTL dpif-netdev/pmd-stats-show 2>/dev/null |
+		python3 "$HERE/bench/proc_cycles.py" ovs ;;
+	esac
+}
+
 summarize() { # $1: note for the header
 	[ $SUMMARY_DONE = 0 ] || return 0
 	SUMMARY_DONE=1
@@ -311,7 +321,7 @@ start_wire() { # $1 log
 		--no-pci --no-telemetry -m 512 \
 		--vdev "net_vhost0,iface=$SOCK0" --vdev "net_vhost1,iface=$SOCK1" \
 		-- --nb-cores=1 --forward-mode=io --stats-period 3600 \
-		--rxd=1024 --txd=1024 </dev/null >>"$1" 2>&1 &
+		--rxd=1024 --txd=1024 --record-core-cycles </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets
 }
@@ -456,7 +466,13 @@ for ((rep = 1; rep <= REPS; rep++)); do
 						--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
 						--vdev-extra "$GEN_DEVARGS")
 					: >"$GEN_PIDFILE"
+					proc=$(proc_cycles_live "$c")
 					stop_switch
+					[ "$c" = wire ] && proc=$(python3 "$HERE/bench/proc_cycles.py" testpmd <"$SLOG")
+					[ -n "$line" ] && line=$(python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+r["proc_cycles_per_pkt"] = float(sys.argv[2]) if sys.argv[2] else None
+print(json.dumps(r))' "$line" "$proc")
 					[ -n "$line" ] || line=$(printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":%d,"error":"generator gave no result","disturbed":true,"why":["error"]}' "$c" "$size" "$dir" "$rep" "$att")
 					echo "$line" >>"$RESULTS"
 					python3 - "$line" <<'EOF' >&2
@@ -469,6 +485,7 @@ else:
     st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
     print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} "
           f"{r['mpps']:6.2f} Mpps {r['gbps']:6.2f} Gbit/s {r.get('cycles_per_pkt', 0):5.0f} cyc/pkt "
+          f"{r.get('proc_cycles_per_pkt') or 0:5.0f} proc "
           f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
 EOF
 					grep -q '"disturbed": false' <<<"$line" && break

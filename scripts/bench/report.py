@@ -64,11 +64,14 @@ def main(path):
             mp = [r["mpps"] for r in use]
             byrep = {r.get("rep", 0): r["mpps"] for r in use}
             cpp = [r["cycles_per_pkt"] for r in use if r.get("cycles_per_pkt")]
+            proc = [r["proc_cycles_per_pkt"] for r in use
+                    if r.get("proc_cycles_per_pkt")]
             rows[(lab, case)] = {
                 "mpps": statistics.median(mp), "min": min(mp), "max": max(mp),
                 "gbps": statistics.median(r["gbps"] for r in use),
                 "mean_size": statistics.median(r["mean_size"] for r in use),
                 "cpp": statistics.median(cpp) if cpp else None,
+                "proc": statistics.median(proc) if proc else None,
                 "cpp_src": use[0].get("cycles_src", "-"),
                 "n": len(use), "discarded": len(reps) - len(clean),
                 "retries": len(sel) - len(reps), "mark": mark,
@@ -79,9 +82,9 @@ def main(path):
                 "levels": sorted(r.get("level", 0) for r in use),
             }
     hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} {'Mpps med':>9} "
-           f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'n':>2} "
+           f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'proc':>5} {'n':>2} "
            f"{'disc':>4} {'/wire':>6} {'/ovsN':>6} {'paired /wire':>17} "
-           f"{'paired /ovsN':>17}")
+           f"{'paired /ovsN':>17} {'wire/proc':>9}")
     print(hdr)
     print("-" * len(hdr))
     lines = []
@@ -113,13 +116,22 @@ def main(path):
                             if p else f"{'-':>17}")
             fr = lambda x: f"{x:6.3f}" if x is not None else f"{'-':>6}"
             cpp = f"{row['cpp']:7.0f}" if row["cpp"] else f"{'-':>7}"
+            prc = f"{row['proc']:5.0f}" if row["proc"] else f"{'-':>5}"
+            rw = rows.get(("wire", case))
+            # wire's processing cycles per packet over this contender's:
+            # > 1 means cheaper per packet than the raw vhost PMD path
+            pr_w = (rw["proc"] / row["proc"]
+                    if rw and rw.get("proc") and row["proc"] else None)
             mm = f"{row['min']:.2f}-{row['max']:.2f}"
             flag = row["mark"] + ("" if row["plateau"] else "~")
             print(f"{lab:<16} {size:>5} {d:<6} {row['mpps']:9.2f}{flag:<1} "
-                  f"{mm:>12} {row['gbps']:7.2f} {cpp} {row['n']:>2} "
+                  f"{mm:>12} {row['gbps']:7.2f} {cpp} {prc} {row['n']:>2} "
                   f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])} "
-                  f"{fp(paired[0]):>17} {fp(paired[1]):>17}")
+                  f"{fp(paired[0]):>17} {fp(paired[1]):>17} "
+                  f"{fr(pr_w):>9}")
             cpps = f"{row['cpp']:.1f}" if row["cpp"] else "NA"
+            prcs = f"{row['proc']:.1f}" if row["proc"] else "NA"
+            prws = f"{pr_w:.3f}" if pr_w else "NA"
             rat = [f"{x:.3f}" if x is not None else "NA" for x in ratios]
             prat = [f"{p[0]:.3f}" if p else "NA" for p in paired]
             lines.append(
@@ -127,7 +139,8 @@ def main(path):
                 f"mpps_median={row['mpps']:.3f} mpps_min={row['min']:.3f} "
                 f"mpps_max={row['max']:.3f} gbps_median={row['gbps']:.3f} "
                 f"mean_frame={row['mean_size']:.1f} cycles_per_pkt={cpps} "
-                f"cycles_src={row['cpp_src']} n={row['n']} "
+                f"cycles_src={row['cpp_src']} proc_cycles_per_pkt={prcs} "
+                f"wire_proc_over_this={prws} n={row['n']} "
                 f"discarded={row['discarded']} "
                 f"all_disturbed={int(bool(row['mark']))} "
                 f"plateau={int(row['plateau'])} "
@@ -143,7 +156,11 @@ def main(path):
           "disc = disturbed reps left out;")
     print("/wire, /ovsN = ratio of the medians; paired = median (min-max) "
           "over repetitions of the ratio to the same repetition of the "
-          "reference.")
+          "reference;")
+    print("proc = the switch's own TSC cycles per packet in polling "
+          "iterations that moved packets, whole run (vhostd busy_cycles, "
+          "OVS pmd-stats-show, testpmd --record-core-cycles); "
+          "wire/proc = wire's proc over this row's (> 1: cheaper).")
     print()
     for l in lines:
         print(l)
