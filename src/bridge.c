@@ -138,9 +138,9 @@ memo_of(struct vhd_lcore *lc, const struct vhd_fdb *f, uint16_t in_port)
 }
 
 /* Learn the burst's sources US[0..ks). A one-source burst whose source this
- * lcore already learned on this port this second, with no move or removal
- * since, would change nothing: skip the table. (If that learn failed, the
- * table was full: it is retried next second.) */
+ * lcore already learned on this port this second, with no change to the
+ * table since, would change nothing: skip the table. (If that learn failed,
+ * the table was full: it is retried next second.) */
 static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
 			 uint16_t in_port, const uint64_t *us, uint16_t ks)
 {
