@@ -7,11 +7,21 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from vhdtest import check  # noqa: E402
+from vhdtest import Vhostd, check  # noqa: E402
 import guest  # noqa: E402
 
 # Guests boot with ipv6.disable=1: they send nothing but the ARP and ICMP
 # the test makes them send, so vhostd's FDB and counters are exact.
+
+def bridge_vhostd(t, ports, **bridge):
+    """Start vhostd with one learning bridge br0 (options BRIDGE) and a
+    vhost-user port NAME, socket t.path("NAME.sock"), for each NAME: MODE
+    (server or client) of PORTS."""
+    return Vhostd(t, {"br0": dict({"mode": "learning"}, **bridge)},
+                  {n: {"type": "vhost-user", "bridge": "br0", "mode": m,
+                       "path": t.path(n + ".sock")}
+                   for n, m in ports.items()}).start()
+
 
 def boot(t, name, sock, role, mac, ip, **kw):
     """Start a QEMU guest (on CPU 0; vhostd polls CPU 1). Its console log

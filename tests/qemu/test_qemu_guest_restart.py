@@ -5,18 +5,16 @@ guests on a learning bridge; vm1 pings vm2 and vm3 every 0.1 s throughout.
 vm1 <-> vm2 lose nothing, vm3 answers again on the same port after its
 reboot, and vhostd's mbufs in use return to their baseline."""
 import os
-import re
-import signal
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from vhdtest import Failure, Vhostd, check, run, wait_until  # noqa: E402,F401
-import guest  # noqa: E402,F401
-from qtest import (PingState, bg_ping, bg_ping_stop, boot, ping,  # noqa: E402,F401
-                   summary_counts)
+from vhdtest import check, run, wait_until  # noqa: E402
+import guest  # noqa: E402
+from qtest import (PingState, bg_ping, bg_ping_stop, boot,  # noqa: E402
+                   bridge_vhostd, summary_counts)
 
 MAC = {1: "52:54:00:00:04:01", 2: "52:54:00:00:04:02", 3: "52:54:00:00:04:03"}
 IP = {i: "10.0.4.%d" % i for i in MAC}
@@ -25,11 +23,7 @@ INTERVAL = 0.1
 
 def test_qemu_guest_restart(t):
     guest.ensure_image()
-    d = Vhostd(t, {"br0": {"mode": "learning"}},
-               {"vm%d" % i: {"type": "vhost-user", "bridge": "br0",
-                             "mode": "server",
-                             "path": t.path("vm%d.sock" % i)}
-                for i in MAC}).start()
+    d = bridge_vhostd(t, {"vm%d" % i: "server" for i in MAC})
     m_start = d.mbufs_in_use()
     g = {i: boot(t, "vm%d" % i, t.path("vm%d.sock" % i), "client", MAC[i],
                  IP[i] + "/24") for i in MAC}
@@ -87,8 +81,7 @@ def test_qemu_guest_restart(t):
 
     for i in MAC:
         g[i].kill()
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked:\n" + d.log())
+    d.stop_clean(m_start)
 
 
 if __name__ == "__main__":

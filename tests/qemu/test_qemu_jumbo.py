@@ -6,18 +6,14 @@ largest an MTU of 9000 allows) cross vhostd unfragmented. vhostd's mbufs
 have 2 KiB of data room, so librte_vhost chains them; vhostd's byte
 counters show whole jumbo frames and every mbuf comes back."""
 import os
-import re
-import signal
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from vhdtest import Failure, Vhostd, check, run, wait_until  # noqa: E402,F401
-import guest  # noqa: E402,F401
-from qtest import (PingState, bg_ping, bg_ping_stop, boot, ping,  # noqa: E402,F401
-                   summary_counts)
+from vhdtest import check, run, wait_until  # noqa: E402
+import guest  # noqa: E402
+from qtest import (boot, bridge_vhostd, ping)  # noqa: E402
 
 MAC1, MAC2 = "52:54:00:00:05:01", "52:54:00:00:05:02"
 # IP fragments created + reassembly requests seen by a guest (/proc/net/snmp)
@@ -28,11 +24,7 @@ FRAG_COUNT = ("awk '/^Ip:/{n++; for(i=2;i<=NF;i++) if(n==1) k[i]=$i; "
 
 def test_qemu_jumbo(t):
     guest.ensure_image()
-    d = Vhostd(t, {"br0": {"mode": "learning"}},
-               {"vm%d" % i: {"type": "vhost-user", "bridge": "br0",
-                             "mode": "server",
-                             "path": t.path("vm%d.sock" % i)}
-                for i in (1, 2)}).start()
+    d = bridge_vhostd(t, {"vm1": "server", "vm2": "server"})
     g1 = boot(t, "vm1", t.path("vm1.sock"), "client", MAC1, "10.0.5.1/24",
               mtu=9000)
     g2 = boot(t, "vm2", t.path("vm2.sock"), "client", MAC2, "10.0.5.2/24",
@@ -84,8 +76,7 @@ def test_qemu_jumbo(t):
 
     g1.kill()
     g2.kill()
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked:\n" + d.log())
+    d.stop_clean(0)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,14 @@ other; vm3 is first reached by flooding (the ARP request reaches vm2 too),
 then learned: the FDB has all three MACs on their ports, and unicast to vm3
 no longer goes out of vm2's port (vhostd's per-port tx counters)."""
 import os
-import re
-import signal
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from vhdtest import Failure, Vhostd, check, run, wait_until  # noqa: E402,F401
-import guest  # noqa: E402,F401
-from qtest import (PingState, bg_ping, bg_ping_stop, boot, ping,  # noqa: E402,F401
-                   summary_counts)
+from vhdtest import check, run  # noqa: E402
+import guest  # noqa: E402
+from qtest import (boot, bridge_vhostd, ping)  # noqa: E402
 
 MAC = {1: "52:54:00:00:02:01", 2: "52:54:00:00:02:02", 3: "52:54:00:00:02:03"}
 IP = {i: "10.0.2.%d" % i for i in MAC}
@@ -35,11 +31,8 @@ def counters(d):
 
 def test_qemu_ping(t):
     guest.ensure_image()
-    d = Vhostd(t, {"br0": {"mode": "learning", "mac-aging": 300}},
-               {"vm%d" % i: {"type": "vhost-user", "bridge": "br0",
-                             "mode": "server",
-                             "path": t.path("vm%d.sock" % i)}
-                for i in MAC}).start()
+    d = bridge_vhostd(t, {"vm%d" % i: "server" for i in MAC},
+                      **{"mac-aging": 300})
     g = {i: boot(t, "vm%d" % i, t.path("vm%d.sock" % i), "client", MAC[i],
                  IP[i] + "/24") for i in MAC}
     print("guests ready in %s s" % ", ".join("%.1f" % g[i].wait_ready(240)
@@ -92,8 +85,7 @@ def test_qemu_ping(t):
 
     for i in MAC:
         g[i].kill()
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked:\n" + d.log())
+    d.stop_clean(0)
 
 
 if __name__ == "__main__":

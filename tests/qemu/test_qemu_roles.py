@@ -5,27 +5,21 @@ server socket (QEMU connects, reconnect=1), port "c" a vhostd client socket
 (QEMU listens, server=on,wait=off). The two guests ping each other across
 the learning bridge."""
 import os
-import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from vhdtest import Failure, Vhostd, check, run, wait_until  # noqa: E402,F401
-import guest  # noqa: E402,F401
-from qtest import (PingState, bg_ping, bg_ping_stop, boot, ping,  # noqa: E402,F401
-                   summary_counts)
+from vhdtest import check, run  # noqa: E402
+import guest  # noqa: E402
+from qtest import (boot, bridge_vhostd, ping)  # noqa: E402
 
 MAC_S, MAC_C = "52:54:00:00:01:01", "52:54:00:00:01:02"
 
 
 def test_qemu_roles(t):
     guest.ensure_image()
-    d = Vhostd(t, {"br0": {"mode": "learning"}},
-               {"s": {"type": "vhost-user", "bridge": "br0", "mode": "server",
-                      "path": t.path("s.sock")},
-                "c": {"type": "vhost-user", "bridge": "br0", "mode": "client",
-                      "path": t.path("c.sock")}}).start()
+    d = bridge_vhostd(t, {"s": "server", "c": "client"})
     gs = boot(t, "vms", t.path("s.sock"), "client", MAC_S, "10.0.1.1/24")
     gc = boot(t, "vmc", t.path("c.sock"), "server", MAC_C, "10.0.1.2/24")
     print("guests ready in %.1fs / %.1fs" % (gs.wait_ready(240),
@@ -52,8 +46,7 @@ def test_qemu_roles(t):
 
     gs.kill()
     gc.kill()
-    check(d.stop() == 0, "vhostd exit code")
-    check("all mbufs returned" in d.log(), "mbufs leaked:\n" + d.log())
+    d.stop_clean(0)
 
 
 if __name__ == "__main__":
