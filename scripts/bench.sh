@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # vhostd benchmark harness: vhost-user L2 switching throughput on a 2-core box.
 #
-#   scripts/bench.sh [--quick] [--reps N] [--sizes 64,1518,imix]
+#   scripts/bench.sh [--quick] [--rounds N] [--sizes 64,1518,imix]
 #                    [--dirs both,oneway] [--only wire,ovs-normal,...]
+#                    [--sequential [--reps N]]
 #
 # Topology: the switch under test polls on CPU 1 (--sw-cpu); one dpdk-testpmd
 # generator on CPU 0 (--gen-cpu) with two net_virtio_user ports attached to
 # two vhost-user ports of the switch, io forwarding; packets injected with
 # `start tx_first N` circulate generator -> switch -> generator.
-# Contenders (fresh process per measurement, interleaved per repetition):
+# Contenders:
 #   wire             dpdk-testpmd, 2 x net_vhost, io forwarding (librte_vhost cost)
 #   ovs-normal       OVS-DPDK (Debian), netdev bridge, NORMAL action (+ static MACs)
 #   ovs-p2p          OVS-DPDK, in_port=1->2 and 2->1 OpenFlow rules
@@ -16,6 +17,11 @@
 #   vhostd-xconnect  build/src/vhostd, [bridge] mode = xconnect
 #   alt-learning, alt-xconnect   the same with the build given by --vhostd-alt
 #                    (A/B of two vhostd builds in one interleaved run)
+# Time-sliced (default): per case, every contender and its own generator are
+# started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
+# window each per round, so contenders are compared seconds apart
+# (bench/slices.py). --sequential: a fresh switch and generator per
+# measurement, contenders interleaved per repetition.
 # See docs/BENCHMARKS.md.  Needs root, hugepages, dpdk-testpmd, python3.
 set -uo pipefail
 
@@ -47,26 +53,27 @@ OVS_SOCKET_MEM=1024
 QUICK=0
 PRINT_CONF=""
 GEN_DEVARGS=""
+SLICED=1
+ROUNDS=12           # sliced: windows per contender and case
+WINDOW=2            # s, sliced: one window
+SETTLE=1            # s, sliced: after a pair resumes, before its window
+SFX=""              # file prefix, bridge and socket dir suffix of a contender
 
 usage() {
-	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 
 Options:
-  --quick              1 rep, 64B both-ways only, short windows (smoke check, <2 min)
-  --reps N             repetitions per contender and case (default $REPS)
+  --quick              64B both-ways only, 2 short rounds (smoke check, <2 min)
   --sizes LIST         frame sizes without FCS, and/or 'imix' (default $SIZES)
   --dirs LIST          both (tx_first on both ports) and/or oneway (default $DIRS)
   --only LIST          contenders (default $ALL_CONTENDERS)
-  --interval S         measurement window at each injection level (default $INTERVAL)
-  --pick best|last     report the rate at the injection level where the switch
-                       does best (default), or at the last level (then the
-                       earlier levels get --ramp-interval windows)
-  --warmup S           warm-up before the first ramp measurement (default $WARMUP)
   --bursts LIST        cumulative injected bursts per port (default $BURSTS)
-  --retries N          re-runs of a disturbed measurement (default $RETRIES)
-  --wait-quiet S       before each measurement wait up to S s for the machine to
-                       be idle (<${QUIET_BUSY} busy), then go anyway (default $WAIT_QUIET)
+  --ramp-interval S    window at each injection level of the ramp (default $RAMP_INTERVAL)
+  --warmup S           warm-up before the first ramp measurement (default $WARMUP)
+  --wait-quiet S       before each case (sequential: measurement) wait up to S s
+                       for the machine to be idle (<${QUIET_BUSY} busy), then go anyway
+                       (default $WAIT_QUIET)
   --gen-cpu N / --sw-cpu N   CPUs of generator / switch (default $GEN_CPU / $SW_CPU)
   --vhostd PATH        vhostd binary (default build/src/vhostd)
   --vhostd-alt PATH    a second vhostd build, measured as alt-learning and
@@ -75,6 +82,19 @@ Options:
   --gen-devargs S      appended to the generator's net_virtio_user devargs,
                        e.g. ',packed_vq=1' (default: none, split rings)
   --print-vhostd-config MODE   print the vhostd INI used for MODE and exit
+ Time-sliced (default):
+  --rounds N           windows per contender and case (default $ROUNDS); the ramp
+                       runs once per contender at its start, the windows at the
+                       last level
+  --window S           one window (default $WINDOW)
+  --settle S           after a pair resumes, before its window (default $SETTLE)
+ --sequential:
+  --reps N             repetitions per contender and case (default $REPS)
+  --interval S         measurement window at each injection level (default $INTERVAL)
+  --pick best|last     report the rate at the injection level where the switch
+                       does best (default), or at the last level (then the
+                       earlier levels get --ramp-interval windows)
+  --retries N          re-runs of a disturbed measurement (default $RETRIES)
 EOF
 }
 
@@ -85,7 +105,7 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 for arg in "$@"; do
 	if [ "$arg" = --quick ]; then
 		QUICK=1 REPS=1 SIZES=64 DIRS=both INTERVAL=2 WARMUP=1 RAMP_INTERVAL=1
-		RETRIES=0 WAIT_QUIET=5
+		RETRIES=0 WAIT_QUIET=5 ROUNDS=2 WINDOW=1 SETTLE=0.5
 	fi
 done
 while [ $# -gt 0 ]; do
@@ -96,6 +116,7 @@ while [ $# -gt 0 ]; do
 	--dirs) DIRS=$2; shift ;;
 	--only) ONLY=$2; ONLY_SET=1; shift ;;
 	--interval) INTERVAL=$2; shift ;;
+	--ramp-interval) RAMP_INTERVAL=$2; shift ;;
 	--pick) PICK=$2; shift ;;
 	--warmup) WARMUP=$2; shift ;;
 	--bursts) BURSTS=$2; shift ;;
@@ -108,6 +129,11 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--print-vhostd-config) PRINT_CONF=$2; shift ;;
 	--gen-devargs) GEN_DEVARGS=$2; shift ;;
+	--sliced) SLICED=1 ;;
+	--sequential) SLICED=0 ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--window) WINDOW=$2; shift ;;
+	--settle) SETTLE=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option: $1" ;;
 	esac
@@ -127,7 +153,7 @@ lcores = $SW_CPU
 main-lcore = $GEN_CPU
 ; MiB of hugepage memory
 socket-mem = 256
-file-prefix = vhdbench
+file-prefix = vhdbench$SFX
 
 [bridge br0]
 mode = $1
@@ -198,6 +224,7 @@ stop_pid() { # stop_pid PID [seconds]: TERM, wait, KILL (only our own PIDs)
 	local pid=$1 t=${2:-10} i
 	[ -n "$pid" ] || return 0
 	kill -0 "$pid" 2>/dev/null || return 0
+	kill -CONT "$pid" 2>/dev/null # --sliced may have stopped it
 	kill -TERM "$pid" 2>/dev/null
 	for ((i = 0; i < t * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
@@ -211,8 +238,8 @@ stop_pid() { # stop_pid PID [seconds]: TERM, wait, KILL (only our own PIDs)
 clean_huge() {
 	local p
 	for p in $PREFIXES; do
-		rm -f /dev/hugepages/${p}map_* 2>/dev/null
-		rm -rf /var/run/dpdk/$p 2>/dev/null
+		rm -f /dev/hugepages/${p}*map_* 2>/dev/null
+		rm -rf /var/run/dpdk/$p* 2>/dev/null
 	done
 }
 
@@ -224,11 +251,33 @@ stop_switch() {
 	clean_huge
 }
 
+# Contender k of a --sliced case lives in $WORK/s$k with file prefixes and
+# OVS bridge suffixed k.
+slot() { # slot K
+	SFX=$1
+	mkdir -p "$WORK/s$1"
+	SOCK0=$WORK/s$1/p0.sock SOCK1=$WORK/s$1/p1.sock OVS_DIR=$WORK/s$1/ovs
+}
+
+SLOT_LABELS=() SLOT_PIDS=() SLOT_LOGS=()
+stop_slots() {
+	local k
+	for k in "${!SLOT_PIDS[@]}"; do
+		slot "$k"
+		[ -s "$WORK/s$k/gen.pid" ] && stop_pid "$(cat "$WORK/s$k/gen.pid")" 5
+		SW_PID=${SLOT_PIDS[$k]} SLOG=${SLOT_LOGS[$k]}
+		OVS_UP=0
+		[[ ${SLOT_LABELS[$k]} = ovs-* ]] && OVS_UP=1
+		stop_switch
+	done
+	SLOT_LABELS=() SLOT_PIDS=() SLOT_LOGS=()
+}
+
 # Processing cycles per packet (bench/proc_cycles.py), read from a running
 # vhostd or OVS; testpmd (wire) prints its own when it exits.
 proc_cycles_live() { # $1 contender
 	case $1 in
-	vhostd-* | alt-*) python3 "$HERE/bench/proc_cycles.py" vhostd vhdbench ;;
+	vhostd-* | alt-*) python3 "$HERE/bench/proc_cycles.py" vhostd "vhdbench$SFX" ;;
 	ovs-*) APPCTL dpif-netdev/pmd-stats-show 2>/dev/null |
 		python3 "$HERE/bench/proc_cycles.py" ovs ;;
 	esac
@@ -242,7 +291,11 @@ summarize() { # $1: note for the header
 		echo "# vhostd bench $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')${1:+ ($1)}"
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
-		echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		if [ $SLICED = 1 ]; then
+			echo "# sliced: $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		else
+			echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		fi
 		echo
 		python3 "$HERE/bench/report.py" "$RESULTS"
 	} | tee "$OUT/summary.txt"
@@ -253,6 +306,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	if [ -s "$GEN_PIDFILE" ]; then stop_pid "$(cat "$GEN_PIDFILE")" 5; fi
 	stop_switch
+	stop_slots
 	rm -rf "$WORK"
 	if [ $rc != 0 ] && [ -s "$RESULTS" ] && [ -n "${t_start:-}" ]; then
 		summarize "partial: interrupted"
@@ -267,8 +321,10 @@ trap 'log "terminated"; exit 143' TERM
 # ---------------------------------------------------------------- hugepages
 mkdir -p /dev/hugepages
 mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages || die "cannot mount hugetlbfs"
-if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 2048 ]; then
-	echo 2048 >/proc/sys/vm/nr_hugepages
+# --sliced: every contender and its generator at once (~2800 pages for all)
+need_hp=$((SLICED ? 4096 : 2048))
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt $need_hp ]; then
+	echo $need_hp >/proc/sys/vm/nr_hugepages
 fi
 clean_huge
 free_hp=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
@@ -316,8 +372,8 @@ wait_sockets() { # wait until both vhost-user sockets exist and SW_PID lives
 }
 
 start_wire() { # $1 log
-	taskset -c "$GEN_CPU,$SW_CPU" stdbuf -oL dpdk-testpmd \
-		--lcores "0@$GEN_CPU,1@$SW_CPU" --file-prefix vhbwire --in-memory \
+	setsid taskset -c "$GEN_CPU,$SW_CPU" stdbuf -oL dpdk-testpmd \
+		--lcores "0@$GEN_CPU,1@$SW_CPU" --file-prefix "vhbwire$SFX" --in-memory \
 		--no-pci --no-telemetry -m 512 \
 		--vdev "net_vhost0,iface=$SOCK0" --vdev "net_vhost1,iface=$SOCK1" \
 		-- --nb-cores=1 --forward-mode=io --stats-period 3600 \
@@ -339,12 +395,14 @@ ovs_stop() {
 	for p in ovs-vswitchd ovsdb-server; do
 		[ -s "$OVS_DIR/$p.pid" ] && stop_pid "$(cat "$OVS_DIR/$p.pid")" 10
 	done
+	ip netns del "vhbovs$SFX" 2>/dev/null
 	OVS_UP=0
 	SW_PID=""
 }
 
 start_ovs() { # $1 log, $2 normal|p2p
 	local lcmask pmdmask
+	OVS_BR=vhbbr0$SFX
 	lcmask=$(printf '0x%x' $((1 << GEN_CPU)))
 	pmdmask=$(printf '0x%x' $((1 << SW_CPU)))
 	rm -rf "$OVS_DIR"
@@ -361,29 +419,33 @@ start_ovs() { # $1 log, $2 normal|p2p
 		other_config:dpdk-lcore-mask="$lcmask" \
 		other_config:pmd-cpu-mask="$pmdmask" \
 		other_config:dpdk-socket-mem="$OVS_SOCKET_MEM" \
-		other_config:dpdk-extra="--file-prefix=vhbovs --no-pci --no-telemetry" \
+		other_config:dpdk-extra="--file-prefix=vhbovs$SFX --no-pci --no-telemetry" \
 		>>"$1" 2>&1 || return 1
-	taskset -c "$GEN_CPU" "$OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" \
+	# in a network namespace of its own: the netdev datapath and bridges are
+	# also kernel taps, which two vswitchds (--sliced) would both create
+	ip netns del "vhbovs$SFX" 2>/dev/null # left by a killed run
+	ip netns add "vhbovs$SFX" >>"$1" 2>&1 || return 1
+	ip netns exec "vhbovs$SFX" taskset -c "$GEN_CPU" "$OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" \
 		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
 		--log-file="$OVS_DIR/ovs-vswitchd.log" --no-chdir --detach >>"$1" 2>&1 || return 1
 	SW_PID=$(cat "$OVS_DIR/ovs-vswitchd.pid")
-	VSCTL add-br vhbbr0 -- set bridge vhbbr0 datapath_type=netdev \
-		-- add-port vhbbr0 p0 -- set Interface p0 type=dpdkvhostuserclient \
+	VSCTL add-br "$OVS_BR" -- set bridge "$OVS_BR" datapath_type=netdev \
+		-- add-port "$OVS_BR" p0 -- set Interface p0 type=dpdkvhostuserclient \
 		options:vhost-server-path="$SOCK0" ofport_request=1 \
-		-- add-port vhbbr0 p1 -- set Interface p1 type=dpdkvhostuserclient \
+		-- add-port "$OVS_BR" p1 -- set Interface p1 type=dpdkvhostuserclient \
 		options:vhost-server-path="$SOCK1" ofport_request=2 >>"$1" 2>&1 || return 1
 	if [ "$2" = p2p ]; then
-		ovs-ofctl del-flows vhbbr0 &&
-		ovs-ofctl add-flow vhbbr0 in_port=1,actions=output:2 &&
-		ovs-ofctl add-flow vhbbr0 in_port=2,actions=output:1
+		ovs-ofctl del-flows "$OVS_BR" &&
+		ovs-ofctl add-flow "$OVS_BR" in_port=1,actions=output:2 &&
+		ovs-ofctl add-flow "$OVS_BR" in_port=2,actions=output:1
 	else
 		# NORMAL (the bridge's default flow); static MACs of the generator
 		# ports so one-way traffic is unicast, not flooded
-		APPCTL fdb/add vhbbr0 p0 0 00:00:00:00:00:01 &&
-		APPCTL fdb/add vhbbr0 p1 0 00:00:00:00:00:02
+		APPCTL fdb/add "$OVS_BR" p0 0 00:00:00:00:00:01 &&
+		APPCTL fdb/add "$OVS_BR" p1 0 00:00:00:00:00:02
 	fi >>"$1" 2>&1 || return 1
 	# ovs-ofctl talks to the bridge's mgmt socket under OVS_RUNDIR
-	ovs-ofctl dump-flows vhbbr0 >>"$1" 2>&1
+	ovs-ofctl dump-flows "$OVS_BR" >>"$1" 2>&1
 	kill -0 "$SW_PID" 2>/dev/null
 }
 
@@ -391,7 +453,7 @@ start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
 	vhostd_config "$2" "$SOCK0" "$SOCK1" >"$WORK/vhostd.ini"
 	cat "$WORK/vhostd.ini" >>"$1"
 	echo "# $3" >>"$1"
-	taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd.ini" </dev/null >>"$1" 2>&1 &
+	setsid taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd.ini" </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets
 }
@@ -409,6 +471,63 @@ start_switch() { # $1 contender, $2 log
 	esac
 }
 
+# ---------------------------------------------------------------- results
+show_result() { # $1 one result line: a progress line on stderr
+	python3 - "$1" <<'EOF' >&2
+import json, sys, time
+r = json.loads(sys.argv[1])
+t = time.strftime("%H:%M:%S")
+if "error" in r:
+    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} ERROR {r['error'][:200]}")
+else:
+    st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
+    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} "
+          f"{r['mpps']:6.2f} Mpps {r['gbps']:6.2f} Gbit/s {r.get('cycles_per_pkt', 0):5.0f} cyc/pkt "
+          f"{r.get('proc_cycles_per_pkt') or 0:5.0f} proc "
+          f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
+EOF
+}
+
+# ---------------------------------------------------------------- sliced
+run_sliced_case() { # $1 size, $2 dir
+	local c k specs=() srv line
+	python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
+		sed 's/^/[bench] /' >&2
+	for k in "${!CONTENDERS[@]}"; do
+		c=${CONTENDERS[$k]}
+		slot "$k"
+		SLOG=$OUT/$c-$1-$2.switch.log
+		if ! start_switch "$c" "$SLOG"; then
+			log "$c: switch failed to start, see $SLOG"
+			printf '{"label":"%s","size":"%s","dir":"%s","rep":1,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
+				"$c" "$1" "$2" >>"$RESULTS"
+			OVS_UP=0
+			[[ $c = ovs-* ]] && OVS_UP=1
+			stop_switch
+			continue
+		fi
+		kill -STOP "$SW_PID"
+		SLOT_LABELS[$k]=$c SLOT_PIDS[$k]=$SW_PID SLOT_LOGS[$k]=$SLOG
+		OVS_UP=0 SW_PID=""
+		srv=0
+		[[ $c = ovs-* ]] && srv=1
+		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k")
+	done
+	if [ ${#specs[@]} -gt 0 ]; then
+		python3 "$HERE/bench/slices.py" "${specs[@]}" --size "$1" --dir "$2" \
+			--bursts "$BURSTS" --ramp-interval "$RAMP_INTERVAL" \
+			--rounds "$ROUNDS" --window "$WINDOW" \
+			--settle "$SETTLE" --warmup "$WARMUP" --gen-cpu "$GEN_CPU" \
+			--sw-cpu "$SW_CPU" --freq-mhz "$CPU_MHZ" --log-dir "$OUT" \
+			--vdev-extra "$GEN_DEVARGS" |
+			while read -r line; do
+				echo "$line" >>"$RESULTS"
+				show_result "$line"
+			done
+	fi
+	stop_slots
+}
+
 # ---------------------------------------------------------------- main loop
 NC=${#CONTENDERS[@]}
 nruns=0
@@ -420,8 +539,13 @@ ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]}))
 ri=$RAMP_INTERVAL
 [ "$PICK" = best ] && ri=$INTERVAL
 per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($ri+1) + $INTERVAL + len(b)*0.5))")
-log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; reps: $REPS"
-log "estimated time: ~$((nruns * ncases * REPS * per_run / 60 + 1)) min (${per_run}s per measurement, plus retries)"
+log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; $([ $SLICED = 1 ] && echo "sliced, rounds: $ROUNDS" || echo "sequential, reps: $REPS")"
+if [ $SLICED = 1 ]; then
+	per_case=$(python3 -c "n=$nruns; b=len('$BURSTS'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
+	log "estimated time: ~$((ncases * per_case / 60 + 1)) min (${per_case}s per case: start and ramp each contender, then $ROUNDS rounds)"
+else
+	log "estimated time: ~$((nruns * ncases * REPS * per_run / 60 + 1)) min (${per_run}s per measurement, plus retries)"
+fi
 log "$CYC_NOTE"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$HERE/bench/procstat.py" 0 "$QUIET_BUSY" 2>&1 | sed 's/^still not quiet after 1s: /now: /' >&2
@@ -430,6 +554,16 @@ log "logs and results: $OUT"
 	log "vhostd: SKIPPED, no binary at $VHOSTD (build it first, or --vhostd PATH)"
 
 t_start=$(date +%s)
+if [ $SLICED = 1 ]; then
+	REPS=$ROUNDS
+	for size in "${SIZE_L[@]}"; do
+		for dir in "${DIR_L[@]}"; do
+			run_sliced_case "$size" "$dir"
+		done
+	done
+	summarize ""
+	exit 0
+fi
 for ((rep = 1; rep <= REPS; rep++)); do
 	for size in "${SIZE_L[@]}"; do
 		for dir in "${DIR_L[@]}"; do
@@ -475,19 +609,7 @@ r["proc_cycles_per_pkt"] = float(sys.argv[2]) if sys.argv[2] else None
 print(json.dumps(r))' "$line" "$proc")
 					[ -n "$line" ] || line=$(printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":%d,"error":"generator gave no result","disturbed":true,"why":["error"]}' "$c" "$size" "$dir" "$rep" "$att")
 					echo "$line" >>"$RESULTS"
-					python3 - "$line" <<'EOF' >&2
-import json, sys, time
-r = json.loads(sys.argv[1])
-t = time.strftime("%H:%M:%S")
-if "error" in r:
-    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} ERROR {r['error'][:200]}")
-else:
-    st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
-    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} "
-          f"{r['mpps']:6.2f} Mpps {r['gbps']:6.2f} Gbit/s {r.get('cycles_per_pkt', 0):5.0f} cyc/pkt "
-          f"{r.get('proc_cycles_per_pkt') or 0:5.0f} proc "
-          f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
-EOF
+					show_result "$line"
 					grep -q '"disturbed": false' <<<"$line" && break
 					[ $att -lt "$RETRIES" ] && log "retrying"
 				done

@@ -264,6 +264,63 @@ def inject(tp, a, bursts):
             tp.cmd("start")
 
 
+def start_generator(a):
+    """The generator testpmd for switch sockets a.sock0/a.sock1, pinned to
+    a.gen_cpu, with its own file prefix and no hugepage files."""
+    srv = ",server=1" if a.server else ""
+    argv = ["taskset", "-c", str(a.gen_cpu), "stdbuf", "-oL", a.testpmd,
+            "--lcores", f"(0,1)@{a.gen_cpu}", "--file-prefix", a.prefix,
+            "--single-file-segments", "--in-memory", "--no-pci",
+            "--no-telemetry", "-m", "512",
+            "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
+                      f"mac={MAC0}{srv}{a.vdev_extra}",
+            "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
+                      f"mac={MAC1}{srv}{a.vdev_extra}",
+            "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
+            "--rxd=1024", "--txd=1024", "--burst=32",
+            "--total-num-mbufs=32768",
+            f"--eth-peer=0,{MAC1}", f"--eth-peer=1,{MAC0}"]
+    return Testpmd(argv, a.log, a.pidfile)
+
+
+def wait_links(tp, a):
+    """Wait for the prompt and both links up, then select io forwarding."""
+    tp.wait_for(PROMPT, 90)
+    deadline = time.monotonic() + a.link_timeout
+    while True:
+        ups = [("Link status: up" in tp.cmd(f"show port info {p}"))
+               for p in (0, 1)]
+        if all(ups):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"generator links not up: {ups}")
+        time.sleep(0.5)
+    tp.cmd("set fwd io")
+
+
+def judge(res, a):
+    """Mark a measurement disturbed (res["why"] says why): a busy thread
+    short of CPU, steal, a failed one-way check or no traffic."""
+    why = []
+    if res.get("sw_share") is not None and res["sw_share"] < a.min_share:
+        why.append(f"switch thread got {res['sw_share']:.1%} of CPU{a.sw_cpu}")
+    if res["gen_share"] < a.min_share:
+        why.append(f"generator thread got {res['gen_share']:.1%} of CPU{a.gen_cpu}")
+    for c, s in res["steal"].items():
+        if s > a.max_steal:
+            why.append(f"steal {s:.1%} on CPU{c}")
+    if a.dir == "oneway":
+        # one-way: nothing may come back on generator port 0
+        if res["per_port_rx"][0] > 0.01 * max(1, res["per_port_rx"][1]):
+            why.append("one-way check failed (rx on port 0)")
+    if why and res["others"]:
+        why.append("busy: " + ", ".join(res["others"]))
+    if res["pkts"] == 0:
+        why.append("no traffic")
+    res["disturbed"] = bool(why)
+    res["why"] = why
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--label", required=True)
@@ -299,34 +356,11 @@ def main():
     a = ap.parse_args()
     a.perf = a.sw_pid and perf_cycles_ok(a.sw_cpu)
 
-    srv = ",server=1" if a.server else ""
-    argv = ["taskset", "-c", str(a.gen_cpu), "stdbuf", "-oL", a.testpmd,
-            "--lcores", f"(0,1)@{a.gen_cpu}", "--file-prefix", a.prefix,
-            "--single-file-segments", "--in-memory", "--no-pci",
-            "--no-telemetry", "-m", "512",
-            "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
-                      f"mac={MAC0}{srv}{a.vdev_extra}",
-            "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
-                      f"mac={MAC1}{srv}{a.vdev_extra}",
-            "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
-            "--rxd=1024", "--txd=1024", "--burst=32",
-            "--total-num-mbufs=32768",
-            f"--eth-peer=0,{MAC1}", f"--eth-peer=1,{MAC0}"]
     res = {"label": a.label, "size": a.size, "dir": a.dir, "rep": a.rep,
            "attempt": a.attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tp = Testpmd(argv, a.log, a.pidfile)
+    tp = start_generator(a)
     try:
-        tp.wait_for(PROMPT, 90)
-        deadline = time.monotonic() + a.link_timeout
-        while True:
-            ups = [("Link status: up" in tp.cmd(f"show port info {p}"))
-                   for p in (0, 1)]
-            if all(ups):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"generator links not up: {ups}")
-            time.sleep(0.5)
-        tp.cmd("set fwd io")
+        wait_links(tp, a)
         ramp = []
         injected = 0
         levels = [int(x) for x in a.bursts.split(",") if x]
@@ -353,24 +387,7 @@ def main():
         # not beat the best rate at the smaller ones by more than 3 %
         prev = max((m_ for _, m_ in ramp[:-1]), default=0)
         res["plateau"] = prev == 0 or ramp[-1][1] / prev < 1.03
-        why = []
-        if res.get("sw_share") is not None and res["sw_share"] < a.min_share:
-            why.append(f"switch thread got {res['sw_share']:.1%} of CPU{a.sw_cpu}")
-        if res["gen_share"] < a.min_share:
-            why.append(f"generator thread got {res['gen_share']:.1%} of CPU{a.gen_cpu}")
-        for c, s in res["steal"].items():
-            if s > a.max_steal:
-                why.append(f"steal {s:.1%} on CPU{c}")
-        if a.dir == "oneway":
-            # one-way: nothing may come back on generator port 0
-            if res["per_port_rx"][0] > 0.01 * max(1, res["per_port_rx"][1]):
-                why.append("one-way check failed (rx on port 0)")
-        if why and res["others"]:
-            why.append("busy: " + ", ".join(res["others"]))
-        if res["pkts"] == 0:
-            why.append("no traffic")
-        res["disturbed"] = bool(why)
-        res["why"] = why
+        judge(res, a)
     except Exception as e:  # report, never hang the harness
         res.update({"error": str(e)[:800], "disturbed": True,
                     "why": ["error"]})

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Time-sliced measurement for scripts/bench.sh --sliced.
+
+Every contender's switch is already running, stopped (bench.sh started
+them, each with its own sockets and file prefix, and sent SIGSTOP); this
+starts one generator per contender, one pair at a time, ramps the injected
+load in the same steps for each (a short window at every step, to show the
+rate has stopped rising) and stops the pair again. Then it runs the pairs one at a
+time: SIGCONT the switch and its generator, let them settle, measure one
+window, SIGSTOP them again, next contender. A round gives every contender
+one window, in an order rotated each round; the rounds are the
+repetitions.
+
+Why: on a shared VM the rate of the same switch drifts by 10-30 % within
+seconds (the host, not the switch). Restarting processes puts 10 s or more
+between two contenders' windows; slicing puts a few seconds, so the ratio of
+windows measured back to back cancels most of that drift.
+
+Prints one JSON object per window (the fields of gen.py's, with "rep" the
+round), as soon as it is measured.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from types import SimpleNamespace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen import (inject, judge, measure, perf_cycles_ok,  # noqa: E402
+                 start_generator, wait_links)
+
+
+def signal_pair(c, sig):
+    """Switch and generator together; on SIGSTOP the generator first, so
+    the switch does not fill a stopped generator's rings, and the reverse
+    on SIGCONT."""
+    pids = [c.sw_pid, c.tp.p.pid]
+    for pid in (pids[::-1] if sig == signal.SIGSTOP else pids):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def emit(res):
+    print(json.dumps(res), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--contender", action="append", required=True,
+                    metavar="LABEL:SWPID:SOCK0:SOCK1:SERVER:PREFIX",
+                    help="one per contender; SERVER 1 when the generator "
+                    "is the vhost-user server")
+    ap.add_argument("--size", default="64")
+    ap.add_argument("--dir", default="both", choices=("both", "oneway"))
+    ap.add_argument("--bursts", default="32,64,128",
+                    help="cumulative bursts (of 32) injected per port; the "
+                    "windows run at the last")
+    ap.add_argument("--ramp-interval", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--window", type=float, default=2.0)
+    ap.add_argument("--settle", type=float, default=1.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--gen-cpu", type=int, default=0)
+    ap.add_argument("--sw-cpu", type=int, default=1)
+    ap.add_argument("--freq-mhz", type=float, default=0)
+    ap.add_argument("--min-share", type=float, default=0.97)
+    ap.add_argument("--max-steal", type=float, default=0.02)
+    ap.add_argument("--link-timeout", type=float, default=30)
+    ap.add_argument("--vdev-extra", default="")
+    ap.add_argument("--testpmd", default="dpdk-testpmd")
+    ap.add_argument("--log-dir", default="/tmp")
+    a = ap.parse_args()
+    perf = perf_cycles_ok(a.sw_cpu)
+
+    cs = []
+    for spec in a.contender:
+        label, swpid, s0, s1, srv, prefix = spec.split(":")
+        c = SimpleNamespace(**vars(a))
+        c.label, c.sw_pid, c.sock0, c.sock1 = label, int(swpid), s0, s1
+        c.server, c.prefix, c.perf = srv == "1", prefix, perf
+        c.log = os.path.join(a.log_dir, f"{label}-{a.size}-{a.dir}.gen.log")
+        c.pidfile = os.path.join(os.path.dirname(s0), "gen.pid")
+        c.tp = None
+        cs.append(c)
+
+    levels = [int(x) for x in a.bursts.split(",") if x]
+    base = {"size": a.size, "dir": a.dir, "attempt": 0, "pick": "last",
+            "level": levels[-1], "sliced": True}
+    live = []
+    try:
+        # bench.sh stopped each switch once it was up. Start, link and load
+        # one pair at a time, the others stopped.
+        for c in cs:
+            os.kill(c.sw_pid, signal.SIGCONT)
+            try:
+                c.tp = start_generator(c)
+                wait_links(c.tp, c)
+                c.ramp, injected = [], 0
+                for i, lvl in enumerate(levels):
+                    inject(c.tp, c, lvl - injected)
+                    injected = lvl
+                    time.sleep(a.warmup if i == 0 else 1.0)
+                    m = measure(c.tp, c, a.ramp_interval)
+                    c.ramp.append((lvl, round(m["mpps"], 3)))
+                # plateau: the last step beats the best earlier one by < 3 %
+                prev = max((x for _, x in c.ramp[:-1]), default=0)
+                c.plateau = prev == 0 or c.ramp[-1][1] / prev < 1.03
+            except Exception as e:  # report it, go on with the others
+                emit({**base, "label": c.label, "rep": 1,
+                      "error": str(e)[:800], "disturbed": True,
+                      "why": ["error"]})
+                if c.tp:
+                    c.tp.close()
+                signal_pair(c, signal.SIGCONT)
+                continue
+            signal_pair(c, signal.SIGSTOP)
+            live.append(c)
+        for r in range(a.rounds):
+            for k in range(len(live)):
+                c = live[(k + r) % len(live)]
+                signal_pair(c, signal.SIGCONT)
+                time.sleep(a.settle)
+                res = {**base, "label": c.label, "rep": r + 1,
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                try:
+                    m = measure(c.tp, c, a.window)
+                    res.update(m)
+                    res["ramp"], res["plateau"] = c.ramp, c.plateau
+                    res["mpps_last"] = m["mpps"]
+                    judge(res, c)
+                except Exception as e:
+                    res.update({"error": str(e)[:800], "disturbed": True,
+                                "why": ["error"]})
+                signal_pair(c, signal.SIGSTOP)
+                emit(res)
+    finally:
+        for c in cs:
+            if c.tp:
+                signal_pair(c, signal.SIGCONT)
+                c.tp.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
