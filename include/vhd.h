@@ -170,13 +170,23 @@ static inline struct vhd_bridge *vhd_bridge_get(uint16_t idx)
 	return __atomic_load_n(&vhd_bridges[idx], __ATOMIC_ACQUIRE);
 }
 
+/* What vhd_port_rx learned of a burst in its one pass over the mbufs, for
+ * vhd_port_tx when the burst goes out whole and unchanged: its bytes, and
+ * whether every mbuf is plain (one segment, one reference, direct, from
+ * vhd_pool), so tx needs no second pass to count and free it. */
+struct vhd_burst {
+	uint64_t bytes;
+	bool plain;
+};
+
 /* port.c: where a packet enters and leaves the switch. vhd_port_rx returns
  * the burst's frames that have a whole Ethernet header (runts are counted
- * and freed there); the caller owns them. */
+ * and freed there) and fills *B; the caller owns the frames. vhd_port_tx
+ * takes B only for such a burst, else NULL. */
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
-		     struct rte_mbuf **pkts);
+		     struct rte_mbuf **pkts, struct vhd_burst *b);
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
-		 uint16_t n);
+		 uint16_t n, const struct vhd_burst *b);
 bool vhd_port_up(const struct vhd_port *p);
 
 /* Rx queues of P an lcore may poll now: a vhost port's live queue pairs
@@ -206,7 +216,8 @@ struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,
 				     uint16_t idx);
 void vhd_bridge_free(struct vhd_bridge *br);
 void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
-		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n);
+		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+		      const struct vhd_burst *b);
 void vhd_bridge_age(struct vhd_bridge *br);
 
 /* lcore.c: the poll loop and its tx buffers. */

@@ -87,12 +87,13 @@ static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 }
 
 /* Hand a whole burst to one port: straight to tx when nothing is buffered
- * for it, so the common one-flow burst is not copied into a buffer. */
+ * for it, so the common one-flow burst is not copied into a buffer, and tx
+ * gets what rx learned of it (B). */
 static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
-		    uint16_t n)
+		    uint16_t n, const struct vhd_burst *b)
 {
 	if (lc->tx[out].n == 0) {
-		vhd_port_tx(lc, out, pkts, n);
+		vhd_port_tx(lc, out, pkts, n, b);
 		return;
 	}
 	for (uint16_t i = 0; i < n; i++)
@@ -103,9 +104,11 @@ static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
  * reference per destination port, and the burst goes to each port whole,
  * as a unicast burst would. */
 static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
-			uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
+			uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+			const struct vhd_burst *b)
 {
 	uint16_t k = br->n_ports - 1; /* the ingress port is a member */
+	struct vhd_burst shared = {.bytes = b->bytes, .plain = false};
 
 	if (unlikely(k == 0)) {
 		lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
@@ -113,12 +116,14 @@ static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
 		return;
 	}
 	lc->brstats[br->idx].flooded += n;
-	if (k > 1)
+	if (k > 1) {
 		for (uint16_t i = 0; i < n; i++)
 			rte_mbuf_refcnt_set(pkts[i], k);
+		b = &shared; /* more than one reference each now */
+	}
 	for (uint16_t i = 0; i < br->n_ports; i++)
 		if (br->ports[i] != in_port)
-			to_port(lc, br->ports[i], pkts, n);
+			to_port(lc, br->ports[i], pkts, n, b);
 }
 
 /* The memo of IN_PORT on this lcore, emptied if the FDB has changed since
@@ -180,7 +185,8 @@ static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
 }
 
 static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
-			   uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
+			   uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+			   const struct vhd_burst *b)
 {
 	/* The burst as runs of equal MACs: US/UD hold each run's source and
 	 * destination key, RUN[i] the destination run of frame i. */
@@ -209,9 +215,9 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 
 	if (kd == 1 && uport[0] != in_port) {
 		if (uport[0] == VHD_PORT_NONE)
-			flood_burst(lc, br, in_port, pkts, n);
+			flood_burst(lc, br, in_port, pkts, n, b);
 		else
-			to_port(lc, uport[0], pkts, n);
+			to_port(lc, uport[0], pkts, n, b);
 		return;
 	}
 	for (uint16_t i = 0; i < n; i++) {
@@ -231,7 +237,8 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 }
 
 void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
-		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n)
+		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+		      const struct vhd_burst *b)
 {
 	if (br->mode == VHD_BR_XCONNECT) {
 		uint16_t out =
@@ -242,8 +249,8 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			rte_pktmbuf_free_bulk(pkts, n);
 			return;
 		}
-		to_port(lc, out, pkts, n);
+		to_port(lc, out, pkts, n, b);
 		return;
 	}
-	learning_input(lc, br, in_port, pkts, n);
+	learning_input(lc, br, in_port, pkts, n, b);
 }

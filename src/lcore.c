@@ -23,7 +23,7 @@ void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port)
 
 	tb->n = 0;
 	lc->dirty &= ~(UINT64_C(1) << port);
-	vhd_port_tx(lc, port, tb->pkts, n);
+	vhd_port_tx(lc, port, tb->pkts, n, NULL);
 }
 
 static void flush_all(struct vhd_lcore *lc)
@@ -39,7 +39,8 @@ static void flush_all(struct vhd_lcore *lc)
 static inline bool rx_and_switch(struct vhd_lcore *lc, struct vhd_port *p,
 				 uint16_t q, struct rte_mbuf **pkts)
 {
-	uint16_t n = vhd_port_rx(lc, p, q, pkts);
+	struct vhd_burst b;
+	uint16_t n = vhd_port_rx(lc, p, q, pkts, &b);
 	struct vhd_bridge *br;
 
 	if (n == 0)
@@ -49,7 +50,7 @@ static inline bool rx_and_switch(struct vhd_lcore *lc, struct vhd_port *p,
 		lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;
 		rte_pktmbuf_free_bulk(pkts, n);
 	} else {
-		vhd_bridge_input(lc, br, p->idx, pkts, n);
+		vhd_bridge_input(lc, br, p->idx, pkts, n, &b);
 	}
 	return true;
 }

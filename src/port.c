@@ -27,6 +27,24 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_TX_FULL] = "drop_tx_full",
 };
 
+static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t b = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		b += rte_pktmbuf_pkt_len(pkts[i]);
+	return b;
+}
+
+/* Non-zero unless M is plain: one segment, one reference, direct, from
+ * vhd_pool, so it can go straight back to the mempool once sent. */
+static inline uint64_t not_plain(const struct rte_mbuf *m)
+{
+	return (m->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL)) |
+	       (uint64_t)(rte_mbuf_refcnt_read(m) ^ 1) |
+	       (uint64_t)(m->nb_segs ^ 1) | (uint64_t)(m->pool != vhd_pool);
+}
+
 /* Drop the runts of a burst (frames too short for an Ethernet header, which
  * a guest can send); rare, so kept out of the loop below. */
 static uint16_t drop_runts(struct vhd_port_stats *st, struct rte_mbuf **pkts,
@@ -46,10 +64,10 @@ static uint16_t drop_runts(struct vhd_port_stats *st, struct rte_mbuf **pkts,
 }
 
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
-		     struct rte_mbuf **pkts)
+		     struct rte_mbuf **pkts, struct vhd_burst *b)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, odd = 0;
 	uint16_t n, min_len = UINT16_MAX;
 
 	if (p->type == VHD_PORT_VHOST) {
@@ -68,55 +86,42 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 	}
 	if (n == 0)
 		return 0;
+	/* The one pass over the burst: the mbuf fields read here share the
+	 * mbuf's first cache line. */
 	for (uint16_t i = 0; i < n; i++) {
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
 		min_len = RTE_MIN(min_len, rte_pktmbuf_data_len(pkts[i]));
+		odd |= not_plain(pkts[i]);
 	}
 	st->rx_pkts += n;
 	st->rx_bytes += bytes;
-	if (unlikely(min_len < RTE_ETHER_HDR_LEN))
+	b->bytes = bytes;
+	b->plain = odd == 0;
+	if (unlikely(min_len < RTE_ETHER_HDR_LEN)) {
 		n = drop_runts(st, pkts, n);
+		b->bytes = bytes_of(pkts, n);
+	}
 	return n;
 }
 
-static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
-{
-	uint64_t b = 0;
-
-	for (uint16_t i = 0; i < n; i++)
-		b += rte_pktmbuf_pkt_len(pkts[i]);
-	return b;
-}
-
 /*
- * Free a burst that librte_vhost has copied into the guest (the first SENT
- * of N) and return the bytes of those SENT. When every mbuf is plain (one
- * segment, one reference, direct, from our pool), as after a unicast
+ * Free a burst that librte_vhost has copied into the guest. When every mbuf
+ * is plain (PLAIN: rx found so; else checked here), as after a unicast
  * forward, the burst goes straight back to the mempool cache, as a PMD
  * does with RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE; otherwise (floods hold more
  * references, jumbo frames have segments) rte_pktmbuf_free_bulk.
  */
-static uint64_t consume_copied(struct rte_mbuf **pkts, uint16_t n,
-			       uint16_t sent)
+static void free_copied(struct rte_mbuf **pkts, uint16_t n, bool plain)
 {
-	const uint64_t not_plain = RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
-	uint64_t bytes = 0, odd = 0;
+	uint64_t odd = 0;
 
-	for (uint16_t i = 0; i < n; i++) {
-		const struct rte_mbuf *m = pkts[i];
-
-		if (i < sent)
-			bytes += rte_pktmbuf_pkt_len(m);
-		odd |= (m->ol_flags & not_plain) |
-		       (uint64_t)(rte_mbuf_refcnt_read(m) ^ 1) |
-		       (uint64_t)(m->nb_segs ^ 1) |
-		       (uint64_t)(m->pool != vhd_pool);
-	}
+	if (!plain)
+		for (uint16_t i = 0; i < n; i++)
+			odd |= not_plain(pkts[i]);
 	if (likely(odd == 0))
 		rte_mempool_put_bulk(vhd_pool, (void **)pkts, n);
 	else
 		rte_pktmbuf_free_bulk(pkts, n);
-	return bytes;
 }
 
 /* The guest rx vring (our tx queue) for lcore IDX: the IDX-th enabled one,
@@ -164,11 +169,12 @@ static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
 }
 
 static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
-		       struct rte_mbuf **pkts, uint16_t n)
+		       struct rte_mbuf **pkts, uint16_t n,
+		       const struct vhd_burst *b)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
 	uint16_t q = lc->idx % p->n_txq, sent = 0, k;
-	uint64_t bytes = bytes_of(pkts, n);
+	uint64_t bytes = b ? b->bytes : bytes_of(pkts, n);
 	unsigned int tries = 0;
 
 	if (p->txq_shared && unlikely(!rte_spinlock_trylock(&p->txq_lock[q]))) {
@@ -191,7 +197,7 @@ static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
 }
 
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
-		 uint16_t n)
+		 uint16_t n, const struct vhd_burst *b)
 {
 	struct vhd_port *p = vhd_port_get(port);
 	uint16_t sent;
@@ -202,9 +208,11 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 	}
 	if (p->type == VHD_PORT_VHOST) {
 		sent = vhost_tx(lc, p, pkts, n);
-		lc->stats[port].tx_bytes += consume_copied(pkts, n, sent);
+		lc->stats[port].tx_bytes +=
+		    b && sent == n ? b->bytes : bytes_of(pkts, sent);
+		free_copied(pkts, n, b && b->plain);
 	} else {
-		sent = eth_tx(lc, p, pkts, n);
+		sent = eth_tx(lc, p, pkts, n, b);
 		if (unlikely(sent < n))
 			rte_pktmbuf_free_bulk(pkts + sent, n - sent);
 	}
