@@ -20,8 +20,10 @@
 # Time-sliced (default): per case, every contender and its own generator are
 # started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
 # window each per round, so contenders are compared seconds apart
-# (bench/slices.py). --sequential: a fresh switch and generator per
-# measurement, contenders interleaved per repetition.
+# (bench/slices.py); that is repeated --reps times with fresh processes, so
+# no contender keeps one process's luck (memory placement) all run.
+# --sequential: a fresh switch and generator per measurement, contenders
+# interleaved per repetition.
 # See docs/BENCHMARKS.md.  Needs root, hugepages, dpdk-testpmd, python3.
 set -uo pipefail
 
@@ -30,7 +32,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 ALL_CONTENDERS="wire,ovs-normal,ovs-p2p,vhostd-learning,vhostd-xconnect"
 ALT_CONTENDERS="alt-learning,alt-xconnect"
 
-REPS=3
+REPS=3              # sliced: sessions per case; sequential: repetitions
 SIZES=64,1518
 DIRS=both,oneway
 ONLY=$ALL_CONTENDERS
@@ -54,7 +56,7 @@ QUICK=0
 PRINT_CONF=""
 GEN_DEVARGS=""
 SLICED=1
-ROUNDS=12           # sliced: windows per contender and case
+ROUNDS=4            # sliced: windows per contender and session
 WINDOW=2            # s, sliced: one window
 SETTLE=1            # s, sliced: after a pair resumes, before its window
 SFX=""              # file prefix, bridge and socket dir suffix of a contender
@@ -83,9 +85,10 @@ Options:
                        e.g. ',packed_vq=1' (default: none, split rings)
   --print-vhostd-config MODE   print the vhostd INI used for MODE and exit
  Time-sliced (default):
-  --rounds N           windows per contender and case (default $ROUNDS); the ramp
-                       runs once per contender at its start, the windows at the
-                       last level
+  --reps N             sessions per case, each with fresh processes (default $REPS)
+  --rounds N           windows per contender and session (default $ROUNDS); the
+                       ramp runs once per contender at its start, the windows at
+                       the last level
   --window S           one window (default $WINDOW)
   --settle S           after a pair resumes, before its window (default $SETTLE)
  --sequential:
@@ -292,7 +295,7 @@ summarize() { # $1: note for the header
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
 		if [ $SLICED = 1 ]; then
-			echo "# sliced: $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		else
 			echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		fi
@@ -489,7 +492,7 @@ EOF
 }
 
 # ---------------------------------------------------------------- sliced
-run_sliced_case() { # $1 size, $2 dir
+run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 	local c k specs=() srv line
 	python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
 		sed 's/^/[bench] /' >&2
@@ -516,7 +519,7 @@ run_sliced_case() { # $1 size, $2 dir
 	if [ ${#specs[@]} -gt 0 ]; then
 		python3 "$HERE/bench/slices.py" "${specs[@]}" --size "$1" --dir "$2" \
 			--bursts "$BURSTS" --ramp-interval "$RAMP_INTERVAL" \
-			--rounds "$ROUNDS" --window "$WINDOW" \
+			--rounds "$ROUNDS" --rep-base "$3" --window "$WINDOW" \
 			--settle "$SETTLE" --warmup "$WARMUP" --gen-cpu "$GEN_CPU" \
 			--sw-cpu "$SW_CPU" --freq-mhz "$CPU_MHZ" --log-dir "$OUT" \
 			--vdev-extra "$GEN_DEVARGS" |
@@ -539,10 +542,10 @@ ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]}))
 ri=$RAMP_INTERVAL
 [ "$PICK" = best ] && ri=$INTERVAL
 per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($ri+1) + $INTERVAL + len(b)*0.5))")
-log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; $([ $SLICED = 1 ] && echo "sliced, rounds: $ROUNDS" || echo "sequential, reps: $REPS")"
+log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; $([ $SLICED = 1 ] && echo "sliced, $REPS sessions x $ROUNDS rounds" || echo "sequential, reps: $REPS")"
 if [ $SLICED = 1 ]; then
 	per_case=$(python3 -c "n=$nruns; b=len('$BURSTS'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
-	log "estimated time: ~$((ncases * per_case / 60 + 1)) min (${per_case}s per case: start and ramp each contender, then $ROUNDS rounds)"
+	log "estimated time: ~$((REPS * ncases * per_case / 60 + 1)) min (${per_case}s per case and session: start and ramp each contender, then $ROUNDS rounds)"
 else
 	log "estimated time: ~$((nruns * ncases * REPS * per_run / 60 + 1)) min (${per_run}s per measurement, plus retries)"
 fi
@@ -555,10 +558,11 @@ log "logs and results: $OUT"
 
 t_start=$(date +%s)
 if [ $SLICED = 1 ]; then
-	REPS=$ROUNDS
-	for size in "${SIZE_L[@]}"; do
-		for dir in "${DIR_L[@]}"; do
-			run_sliced_case "$size" "$dir"
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for size in "${SIZE_L[@]}"; do
+			for dir in "${DIR_L[@]}"; do
+				run_sliced_case "$size" "$dir" $(((rep - 1) * ROUNDS))
+			done
 		done
 	done
 	summarize ""

@@ -61,6 +61,8 @@ def main():
                     "windows run at the last")
     ap.add_argument("--ramp-interval", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rep-base", type=int, default=0,
+                    help="number the rounds from this + 1")
     ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--warmup", type=float, default=2.0)
@@ -110,7 +112,7 @@ def main():
                 prev = max((x for _, x in c.ramp[:-1]), default=0)
                 c.plateau = prev == 0 or c.ramp[-1][1] / prev < 1.03
             except Exception as e:  # report it, go on with the others
-                emit({**base, "label": c.label, "rep": 1,
+                emit({**base, "label": c.label, "rep": a.rep_base + 1,
                       "error": str(e)[:800], "disturbed": True,
                       "why": ["error"]})
                 if c.tp:
@@ -124,7 +126,7 @@ def main():
                 c = live[(k + r) % len(live)]
                 signal_pair(c, signal.SIGCONT)
                 time.sleep(a.settle)
-                res = {**base, "label": c.label, "rep": r + 1,
+                res = {**base, "label": c.label, "rep": a.rep_base + r + 1,
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
                 try:
                     m = measure(c.tp, c, a.window)
