@@ -453,10 +453,10 @@ start_ovs() { # $1 log, $2 normal|p2p
 }
 
 start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
-	vhostd_config "$2" "$SOCK0" "$SOCK1" >"$WORK/vhostd.ini"
-	cat "$WORK/vhostd.ini" >>"$1"
+	vhostd_config "$2" "$SOCK0" "$SOCK1" >"$WORK/vhostd$SFX.ini"
+	cat "$WORK/vhostd$SFX.ini" >>"$1"
 	echo "# $3" >>"$1"
-	setsid taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd.ini" </dev/null >>"$1" 2>&1 &
+	setsid taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd$SFX.ini" </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets
 }
