@@ -498,12 +498,17 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 		sed 's/^/[bench] /' >&2
 	for k in "${!CONTENDERS[@]}"; do
 		c=${CONTENDERS[$k]}
+		if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then
+			[ "$3" = 0 ] && printf '{"label":"%s","size":"%s","dir":"%s","rep":1,"skipped":true,"error":"skipped","disturbed":true,"why":["skipped: no vhostd binary at %s"]}\n' \
+				"$c" "$1" "$2" "$VHOSTD" >>"$RESULTS"
+			continue
+		fi
 		slot "$k"
 		SLOG=$OUT/$c-$1-$2.switch.log
 		if ! start_switch "$c" "$SLOG"; then
 			log "$c: switch failed to start, see $SLOG"
-			printf '{"label":"%s","size":"%s","dir":"%s","rep":1,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
-				"$c" "$1" "$2" >>"$RESULTS"
+			printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
+				"$c" "$1" "$2" $(($3 + 1)) >>"$RESULTS"
 			OVS_UP=0
 			[[ $c = ovs-* ]] && OVS_UP=1
 			stop_switch
