@@ -254,8 +254,8 @@ stop_switch() {
 	clean_huge
 }
 
-# Contender k of a --sliced case lives in $WORK/s$k with file prefixes and
-# OVS bridge suffixed k.
+# Contender k of a --sliced case lives in $WORK/s$k, its file prefixes and
+# OVS network namespace suffixed k.
 slot() { # slot K
 	SFX=$1
 	mkdir -p "$WORK/s$1"
@@ -405,7 +405,6 @@ ovs_stop() {
 
 start_ovs() { # $1 log, $2 normal|p2p
 	local lcmask pmdmask
-	OVS_BR=vhbbr0$SFX
 	lcmask=$(printf '0x%x' $((1 << GEN_CPU)))
 	pmdmask=$(printf '0x%x' $((1 << SW_CPU)))
 	rm -rf "$OVS_DIR"
@@ -432,23 +431,23 @@ start_ovs() { # $1 log, $2 normal|p2p
 		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
 		--log-file="$OVS_DIR/ovs-vswitchd.log" --no-chdir --detach >>"$1" 2>&1 || return 1
 	SW_PID=$(cat "$OVS_DIR/ovs-vswitchd.pid")
-	VSCTL add-br "$OVS_BR" -- set bridge "$OVS_BR" datapath_type=netdev \
-		-- add-port "$OVS_BR" p0 -- set Interface p0 type=dpdkvhostuserclient \
+	VSCTL add-br vhbbr0 -- set bridge vhbbr0 datapath_type=netdev \
+		-- add-port vhbbr0 p0 -- set Interface p0 type=dpdkvhostuserclient \
 		options:vhost-server-path="$SOCK0" ofport_request=1 \
-		-- add-port "$OVS_BR" p1 -- set Interface p1 type=dpdkvhostuserclient \
+		-- add-port vhbbr0 p1 -- set Interface p1 type=dpdkvhostuserclient \
 		options:vhost-server-path="$SOCK1" ofport_request=2 >>"$1" 2>&1 || return 1
 	if [ "$2" = p2p ]; then
-		ovs-ofctl del-flows "$OVS_BR" &&
-		ovs-ofctl add-flow "$OVS_BR" in_port=1,actions=output:2 &&
-		ovs-ofctl add-flow "$OVS_BR" in_port=2,actions=output:1
+		ovs-ofctl del-flows vhbbr0 &&
+		ovs-ofctl add-flow vhbbr0 in_port=1,actions=output:2 &&
+		ovs-ofctl add-flow vhbbr0 in_port=2,actions=output:1
 	else
 		# NORMAL (the bridge's default flow); static MACs of the generator
 		# ports so one-way traffic is unicast, not flooded
-		APPCTL fdb/add "$OVS_BR" p0 0 00:00:00:00:00:01 &&
-		APPCTL fdb/add "$OVS_BR" p1 0 00:00:00:00:00:02
+		APPCTL fdb/add vhbbr0 p0 0 00:00:00:00:00:01 &&
+		APPCTL fdb/add vhbbr0 p1 0 00:00:00:00:00:02
 	fi >>"$1" 2>&1 || return 1
 	# ovs-ofctl talks to the bridge's mgmt socket under OVS_RUNDIR
-	ovs-ofctl dump-flows "$OVS_BR" >>"$1" 2>&1
+	ovs-ofctl dump-flows vhbbr0 >>"$1" 2>&1
 	kill -0 "$SW_PID" 2>/dev/null
 }
 
@@ -509,8 +508,6 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 			log "$c: switch failed to start, see $SLOG"
 			printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
 				"$c" "$1" "$2" $(($3 + 1)) >>"$RESULTS"
-			OVS_UP=0
-			[[ $c = ovs-* ]] && OVS_UP=1
 			stop_switch
 			continue
 		fi
