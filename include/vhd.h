@@ -6,18 +6,24 @@
  * Threads:
  *  - datapath lcores (vhd_lcore_main): poll their rx queues, switch, and
  *    transmit. Each one writes only its own struct vhd_lcore.
- *  - the main lcore (control): start-up, FDB aging, shutdown.
+ *  - the main lcore (control): start-up, the control socket (every change
+ *    to bridges and ports, switch.c), FDB aging, captures, shutdown.
  *  - the vhost-events thread of librte_vhost: new_device, destroy_device,
- *    vring_state_changed (port_vhost.c).
- *  - the telemetry thread: reads counters (stats.c).
+ *    vring_state_changed (ports/vhost.c).
+ *  - the telemetry thread: reads counters (ctl/telemetry.c).
  *
- * Publication: vhd_ports[], vhd_bridges[] and each lcore's rx queue list are
- * pointers that the control side publishes with release stores and the
- * lcores read with acquire loads. Whatever is unpublished is freed only after
- * rte_rcu_qsbr_synchronize(vhd_rcu) has seen every datapath lcore pass a
- * quiescent state (once per loop iteration). A vhost port's vid follows the
- * same rule: destroy_device stores -1, then waits for a grace period, so no
- * lcore touches a vring of a device that librte_vhost is about to free.
+ * Publication: vhd_ports[], vhd_bridges[], each bridge's flood list and each
+ * lcore's rx queue list are pointers that the control thread publishes with
+ * release stores and the lcores read with acquire loads. Whatever is
+ * unpublished is freed only after rte_rcu_qsbr_synchronize(vhd_rcu) has seen
+ * every datapath lcore pass a quiescent state (once per loop iteration). A
+ * vhost port's vid follows the same rule: destroy_device stores -1, then
+ * waits for a grace period, so no lcore touches a vring of a device that
+ * librte_vhost is about to free. The two other threads that read the tables
+ * (vhost-events, telemetry) are not RCU readers: they hold vhd_tables_lock
+ * while they look at a port or bridge, and the control thread takes it to
+ * unpublish and free one (never around a librte_vhost call, which may wait
+ * for the vhost-events thread).
  *
  * Mbuf ownership: an mbuf belongs to the lcore that received it until it is
  * handed to a port's tx (vhd_port_tx) or freed. vhd_port_tx consumes every
@@ -35,6 +41,7 @@
 #ifndef VHD_H
 #define VHD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,7 +58,8 @@
 #define VHD_BURST     32
 #define VHD_PORT_NONE UINT16_MAX
 
-extern int vhd_logtype_main, vhd_logtype_port, vhd_logtype_bridge;
+extern int vhd_logtype_main, vhd_logtype_port, vhd_logtype_bridge,
+    vhd_logtype_ctl;
 #define VHD_LOG(level, type, fmt, ...)                                    \
 	rte_log(RTE_LOG_##level, vhd_logtype_##type, "vhostd: " fmt "\n", \
 		##__VA_ARGS__)
@@ -79,6 +87,8 @@ struct vhd_bridge_stats {
 	uint64_t learned, moved, learn_full, flooded;
 };
 
+struct vhd_capture;
+
 struct vhd_port {
 	/* Set before the port is published, then read-only. */
 	char name[VHD_NAME_MAX];
@@ -92,18 +102,36 @@ struct vhd_port {
 	uint16_t n_rxq;	 /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
+	/* Set by the control thread while a capture runs (dp/capture.c). */
+	struct vhd_capture *cap;
 
 	/* vhost: written by the vhost-events thread, read by lcores. */
 	int vid;		 /* -1: no device; else the live device */
 	int conn_vid;		 /* the one accepted connection, or -1 */
 	uint16_t nr_qp;		 /* queue pairs of the live device */
 	uint32_t guest_rxq_mask; /* enabled guest rx vrings (our tx queues) */
+	uint32_t guest_txq_mask; /* enabled guest tx vrings (our rx queues) */
+	uint64_t features;	 /* negotiated virtio features (live device) */
+	int numa_node;		 /* of the guest's memory, or -1 */
 	uint64_t connects;	 /* new_device count */
 	uint64_t log_tsc;	 /* rate limit for guest-triggered logs */
 	unsigned int log_burst;
 
+	/* The last thing that went wrong (vhd_port_error), for port/show;
+	 * written under vhd_tables_lock. */
+	char last_error[160];
+	int last_errno;
+	/* Control thread: counters at the last stats/clear. */
+	struct vhd_port_stats clear_base;
+
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
 } __rte_cache_aligned;
+
+/* A bridge's ports, in the order they were added: its flood list. */
+struct vhd_portlist {
+	uint16_t n;
+	uint16_t port[];
+};
 
 struct vhd_bridge {
 	char name[VHD_NAME_MAX];
@@ -112,9 +140,8 @@ struct vhd_bridge {
 	uint32_t mac_aging;
 	struct vhd_fdb *fdb; /* learning only */
 	uint64_t aged;	     /* written by the control thread only */
-	/* Flood list: every port of the bridge. */
-	uint16_t n_ports;
-	uint16_t ports[VHD_MAX_PORTS];
+	/* Published by the control thread (RCU); never NULL. */
+	struct vhd_portlist *ports;
 };
 
 /* One port's share of an lcore's polling: rx queues FIRST, FIRST + STRIDE,
@@ -132,23 +159,32 @@ struct vhd_rxq_list {
 
 struct vhd_txbuf {
 	uint16_t n;
+	bool listed; /* in the lcore's dirty list */
 	struct rte_mbuf *pkts[VHD_BURST];
 };
 
-/* Written only by its own lcore (rxq is published by the control side). */
+/*
+ * Written only by its own lcore (rxq is published by the control side).
+ * The per-port and per-bridge arrays (VHD_MAX_PORTS, VHD_MAX_BRIDGES
+ * entries) are allocated at start-up on the lcore's NUMA node; an entry is
+ * zeroed by the control thread only while no port (bridge) has its index,
+ * after a grace period.
+ */
 struct vhd_lcore {
 	unsigned int lcore_id;
 	uint16_t idx; /* 0..vhd_n_lcores-1, also the RCU thread id */
 	struct vhd_rxq_list *rxq;
-	uint64_t dirty; /* bit per port with a non-empty tx buffer */
+	/* Ports whose tx buffer has been written since the last flush. */
+	uint16_t n_dirty;
+	uint16_t *dirty;
 	uint64_t loops, busy_loops;
 	/* TSC cycles in loop iterations that moved packets, and in empty
 	 * ones: the lcore's load, as OVS's pmd-stats-show reports it. */
 	uint64_t busy_cycles, idle_cycles;
-	struct vhd_port_stats stats[VHD_MAX_PORTS];
-	struct vhd_bridge_stats brstats[VHD_MAX_BRIDGES];
-	struct vhd_txbuf tx[VHD_MAX_PORTS];
-	struct vhd_fdb_memo memo[VHD_MAX_PORTS]; /* by ingress port */
+	struct vhd_port_stats *stats;	  /* by port */
+	struct vhd_bridge_stats *brstats; /* by bridge */
+	struct vhd_txbuf *tx;		  /* by destination port */
+	struct vhd_fdb_memo *memo;	  /* by ingress port */
 } __rte_cache_aligned;
 
 extern struct vhd_port *vhd_ports[VHD_MAX_PORTS];
@@ -159,6 +195,7 @@ extern struct rte_rcu_qsbr *vhd_rcu;
 extern struct rte_mempool *vhd_pool;
 extern volatile bool vhd_quit;
 extern uint32_t vhd_clock; /* seconds since start, kept by the main lcore */
+extern pthread_mutex_t vhd_tables_lock; /* see the top of this file */
 
 static inline struct vhd_port *vhd_port_get(uint16_t idx)
 {
@@ -202,14 +239,47 @@ static inline uint16_t vhd_port_nrxq(const struct vhd_port *p)
 void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out);
 bool vhd_log_ratelimit(struct vhd_port *p);
 
-/* port_vhost.c, port_eth.c: lifecycle; control thread only. */
+/* Record what went wrong with P for port/show (any thread but the
+ * lcores): ERRNUM is a positive errno. */
+void vhd_port_error(struct vhd_port *p, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ports/vhost.c, ports/eth.c: lifecycle; control thread only. A start
+ * that fails has logged why, recorded it (vhd_port_error) and left
+ * nothing behind; returns a negative errno. */
+int vhd_vhost_port_check(struct vhd_port *p);
 int vhd_vhost_port_start(struct vhd_port *p);
 void vhd_vhost_port_stop(struct vhd_port *p);
 int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc);
 void vhd_eth_port_stop(struct vhd_port *p);
+/* Virtio feature bit B's name ("VIRTIO_NET_F_MRG_RXBUF"), or NULL. */
+const char *vhd_vhost_feature_name(unsigned int b);
 /* The ethdev name of DEVARGS (a canonical PCI address, or the vdev name);
  * true if it is a PCI device. */
 bool vhd_eth_dev_name(const char *devargs, char *name, size_t len);
+
+/*
+ * switch.c: the running switch: bridges and ports added and removed, at
+ * start-up from the config file and at run time from the control socket.
+ * Control thread only. Each returns 0 (or the new index) or a negative
+ * errno with a message naming the object in ERR; a change that fails
+ * leaves nothing half made.
+ */
+extern struct vhd_config *vhd_running; /* what runs now (slots = indexes) */
+int vhd_switch_bridge_add(const char *name, int argc, const char *const *argv,
+			  char *err, size_t errlen);
+int vhd_switch_bridge_del(const char *name, char *err, size_t errlen);
+int vhd_switch_port_add(const char *name, int argc, const char *const *argv,
+			char *err, size_t errlen);
+int vhd_switch_port_del(const char *name, char *err, size_t errlen);
+/* Everything in CONF (start-up): bridges, then ports. */
+int vhd_switch_load(struct vhd_config *conf, char *err, size_t errlen);
+/* Every port and bridge removed (shutdown, lcores stopped). */
+void vhd_switch_clear(void);
+/* Published port (bridge) called NAME, or NULL. Control thread, or with
+ * vhd_tables_lock held. */
+struct vhd_port *vhd_port_find(const char *name);
+struct vhd_bridge *vhd_bridge_find(const char *name);
 
 /* bridge.c: where a packet is decided on. */
 struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,
@@ -226,18 +296,24 @@ int vhd_sched_build(void);
 void vhd_sched_free(void);
 void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port);
 
+int vhd_lcore_alloc(struct vhd_lcore *lc);
+void vhd_lcore_free(struct vhd_lcore *lc);
+
 static inline void vhd_tx_buffer(struct vhd_lcore *lc, uint16_t port,
 				 struct rte_mbuf *m)
 {
 	struct vhd_txbuf *tb = &lc->tx[port];
 
 	tb->pkts[tb->n++] = m;
-	lc->dirty |= UINT64_C(1) << port;
+	if (unlikely(!tb->listed)) {
+		tb->listed = true;
+		lc->dirty[lc->n_dirty++] = port;
+	}
 	if (unlikely(tb->n == VHD_BURST))
 		vhd_lcore_flush_port(lc, port);
 }
 
-/* stats.c: telemetry commands. */
-int vhd_stats_init(void);
+/* ctl/telemetry.c: telemetry commands. */
+int vhd_telemetry_init(void);
 
 #endif

@@ -5,6 +5,13 @@
  * Parsing needs no EAL (the EAL arguments come from the file), so the
  * parser is usable from unit tests and before rte_eal_init(). Every error
  * names the file, the line, the section and the key.
+ *
+ * The same code validates bridges and ports added at run time (control
+ * socket): their "key=value" arguments go through the section parsers the
+ * file uses, so both give the same messages, less the file and line. The
+ * running switch keeps its configuration in a struct vhd_config whose
+ * bridges[] and ports[] are slots: slot i is the bridge (port) with index i
+ * in the switch's tables, and an unused slot has an empty name.
  */
 #ifndef VHD_CONFIG_H
 #define VHD_CONFIG_H
@@ -14,11 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VHD_NAME_MAX	  32 /* port and bridge names, including NUL */
-#define VHD_MAX_PORTS	  64 /* ports in the switch */
-#define VHD_MAX_BRIDGES	  16 /* bridges in the switch */
-#define VHD_MAX_DP_LCORES 16 /* datapath lcores */
-#define VHD_MAX_QUEUES	  8  /* rx queues polled per port */
+#define VHD_NAME_MAX	  32   /* port and bridge names, including NUL */
+#define VHD_MAX_PORTS	  1024 /* ports in the switch */
+#define VHD_MAX_BRIDGES	  256  /* bridges in the switch */
+#define VHD_MAX_DP_LCORES 16   /* datapath lcores */
+#define VHD_MAX_QUEUES	  8    /* rx queues polled per port */
 #define VHD_DEVARGS_MAX	  256
 
 enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
@@ -54,11 +61,15 @@ struct vhd_config {
 	char file_prefix[64];
 	char huge_dir[PATH_MAX];
 	char log_level[32];
+	char control[PATH_MAX]; /* control socket */
+	char control_group[64]; /* its group ("": the process's) */
 	struct vhd_bridge_conf bridges[VHD_MAX_BRIDGES];
-	uint16_t n_bridges;
+	uint16_t n_bridges; /* slots in use or used: bridges[0..n_bridges) */
 	struct vhd_port_conf ports[VHD_MAX_PORTS];
-	uint16_t n_ports;
+	uint16_t n_ports; /* slots in use or used: ports[0..n_ports) */
 };
+
+#define VHD_CONTROL_DEFAULT "/run/vhostd/vhostd.ctl"
 
 /*
  * Parse FILE into CONF. Returns 0, or -1 with a one-line message of the form
@@ -66,6 +77,30 @@ struct vhd_config {
  */
 int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
 		    size_t errlen);
+
+/*
+ * Run-time changes to a loaded CONF. ARGV[0..argc) are "key=value" strings
+ * with the keys of the file's [bridge NAME] / [port NAME] sections. On
+ * success the new bridge (port) is in a free slot, whose index is returned;
+ * on error, -1 with "[port NAME] key: what is wrong" in ERR and CONF
+ * unchanged.
+ */
+int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
+			  const char *const *argv, char *err, size_t errlen);
+int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
+			const char *const *argv, char *err, size_t errlen);
+/* Free slot I (its name becomes empty). */
+void vhd_config_del_bridge(struct vhd_config *conf, uint16_t i);
+void vhd_config_del_port(struct vhd_config *conf, uint16_t i);
+/* Slot of the bridge (port) called NAME, or -1. */
+int vhd_config_bridge_slot(const struct vhd_config *conf, const char *name);
+int vhd_config_port_slot(const struct vhd_config *conf, const char *name);
+
+/*
+ * CONF as an INI file that vhd_config_load() reads back into the same
+ * bridges and ports: malloc'ed text (the caller frees), or NULL.
+ */
+char *vhd_config_format(const struct vhd_config *conf);
 
 /* Parse a CPU list such as "1", "1,3" or "2-5" (as EAL's -l does). */
 int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,

@@ -9,10 +9,12 @@
  * position, so refreshing an entry is one plain store, made only when the
  * second changes. A freed slot's port is VHD_PORT_NONE, so a reader that
  * races with a new add sees "unknown" and floods, never a stale port.
+ * Static entries (fdb/add) are never aged and never moved by learning.
  */
 #ifndef VHD_FDB_H
 #define VHD_FDB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_common.h>
@@ -24,7 +26,8 @@ struct vhd_fdb_entry {
 	uint64_t key;  /* MAC in the low 48 bits (as read from the frame) */
 	uint32_t seen; /* vhd_clock second of the last frame from it */
 	uint16_t port;
-	uint16_t pad;
+	uint8_t is_static; /* written by the control thread */
+	uint8_t pad;
 };
 
 struct vhd_fdb {
@@ -87,8 +90,16 @@ void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
  * thread only. */
 uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging);
 
-/* Remove every entry of PORT (VHD_PORT_NONE: all). Control thread only. */
-uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port);
+/* Remove every entry of PORT (VHD_PORT_NONE: of every port), the static
+ * ones too if STATICS; returns how many. Control thread only. */
+uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port, bool statics);
+
+/* A static entry KEY -> PORT (an existing entry becomes static): 0, or
+ * -ENOSPC when the table is full. Control thread only. */
+int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port);
+
+/* Remove KEY's entry: 0, or -ENOENT. Control thread only. */
+int vhd_fdb_del(struct vhd_fdb *f, uint64_t key);
 
 uint32_t vhd_fdb_count(const struct vhd_fdb *f);
 

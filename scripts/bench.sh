@@ -157,6 +157,8 @@ main-lcore = $GEN_CPU
 ; MiB of hugepage memory
 socket-mem = 256
 file-prefix = vhdbench$SFX
+; control socket beside the port sockets (each contender its own)
+control = $(dirname "$2")/vhostd.ctl
 
 [bridge br0]
 mode = $1

@@ -6,6 +6,11 @@
  * stands, nor tell a syntax error from a missing file, so a short first pass
  * over the raw text checks the syntax and records each key's line for the
  * error messages. Nothing here needs the EAL.
+ *
+ * Bridges and ports added at run time are "key=value" lists put into an
+ * in-memory rte_cfgfile section and read by the same section parsers, so
+ * the control socket and the file accept the same keys and values and say
+ * the same things about them (less the file and line, which they lack).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +34,7 @@ struct key_line {
 };
 
 struct parse {
-	const char *file;
+	const char *file; /* NULL: run-time arguments, no file or line */
 	char *err;
 	size_t errlen;
 	struct key_line keys[MAX_KEYS];
@@ -48,7 +53,13 @@ static int fail(struct parse *p, int line, const char *sec, const char *key,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (sec && key)
+	if (p->file == NULL && sec && key)
+		snprintf(p->err, p->errlen, "[%s] %s: %s", sec, key, msg);
+	else if (p->file == NULL && sec)
+		snprintf(p->err, p->errlen, "[%s]: %s", sec, msg);
+	else if (p->file == NULL)
+		snprintf(p->err, p->errlen, "%s", msg);
+	else if (sec && key)
 		snprintf(p->err, p->errlen, "%s:%d: [%s] %s: %s", p->file, line,
 			 sec, key, msg);
 	else if (sec)
@@ -333,8 +344,9 @@ static int get_str(struct ctx *c, const char *key, const char *def, char *out,
 static int parse_global(struct ctx *c, struct vhd_config *conf)
 {
 	static const char *const keys[] = {
-	    "lcores",	   "main-lcore", "socket-mem", "mbufs",
-	    "file-prefix", "huge-dir",	 "log-level",  NULL};
+	    "lcores",	     "main-lcore", "socket-mem", "mbufs",
+	    "file-prefix",   "huge-dir",   "log-level",	 "control",
+	    "control-group", NULL};
 	uint32_t v;
 	const char *s;
 
@@ -366,6 +378,19 @@ static int parse_global(struct ctx *c, struct vhd_config *conf)
 	if (!valid_name(conf->file_prefix))
 		return bad(c, "file-prefix",
 			   "use letters, digits, '_', '.' or '-'");
+	if (get_str(c, "control", conf->control, conf->control,
+		    sizeof(conf->control)) ||
+	    get_str(c, "control-group", "", conf->control_group,
+		    sizeof(conf->control_group)))
+		return -1;
+	if (conf->control[0] != '/')
+		return bad(c, "control", "must be an absolute path");
+	/* The kernel would truncate a longer path silently. */
+	if (strlen(conf->control) >=
+	    sizeof(((struct sockaddr_un *)0)->sun_path))
+		return bad(c, "control", "too long for a unix socket");
+	if (conf->control_group[0] && !valid_name(conf->control_group))
+		return bad(c, "control-group", "not a group name");
 	return 0;
 }
 
@@ -401,7 +426,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc", NULL};
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
-	uint16_t i;
+	int i;
 
 	snprintf(pc->name, sizeof(pc->name), "%s", name);
 	pc->line = key_line(c->p, c->sec, NULL);
@@ -418,12 +443,12 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		return -1;
 	if (get_str(c, "bridge", NULL, br, sizeof(br)))
 		return -1;
-	for (i = 0; i < conf->n_bridges; i++)
-		if (strcmp(conf->bridges[i].name, br) == 0)
-			break;
-	if (i == conf->n_bridges)
-		return bad(c, "bridge", "no such [bridge] section");
-	pc->bridge = i;
+	i = vhd_config_bridge_slot(conf, br);
+	if (i < 0)
+		return bad(c, "bridge",
+			   c->p->file ? "no such [bridge] section"
+				      : "no such bridge");
+	pc->bridge = (uint16_t)i;
 
 	if (pc->type == VHD_PORT_VHOST) {
 		char mode[CFG_VALUE_LEN];
@@ -459,46 +484,38 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	return 0;
 }
 
-/* Checks that need the whole file: unique paths, xconnect port counts. */
-static int check_whole(struct parse *p, struct vhd_config *conf)
+/* Port I against the ports before it (a file: the first of two reports
+ * the second) or every other port (run time): one socket path and one
+ * device per port, at most two ports on an xconnect bridge. */
+static int check_port(struct parse *p, const struct vhd_config *conf,
+		      uint16_t i, bool all)
 {
+	const struct vhd_port_conf *a = &conf->ports[i];
 	char sec[CFG_NAME_LEN];
+	int n = 0;
 
-	for (uint16_t i = 0; i < conf->n_ports; i++) {
-		struct vhd_port_conf *a = &conf->ports[i];
+	snprintf(sec, sizeof(sec), "port %s", a->name);
+	for (uint16_t j = 0; j < (all ? conf->n_ports : i); j++) {
+		const struct vhd_port_conf *b = &conf->ports[j];
 
-		snprintf(sec, sizeof(sec), "port %s", a->name);
-		for (uint16_t j = 0; j < i; j++) {
-			struct vhd_port_conf *b = &conf->ports[j];
-
-			if (a->type == VHD_PORT_VHOST &&
-			    b->type == VHD_PORT_VHOST &&
-			    strcmp(a->path, b->path) == 0)
-				return fail(p, key_line(p, sec, "path"), sec,
-					    "path",
-					    "socket path already used by port "
-					    "'%s'",
-					    b->name);
-			if (a->type == VHD_PORT_ETH &&
-			    b->type == VHD_PORT_ETH &&
-			    strcmp(a->devargs, b->devargs) == 0)
-				return fail(p, key_line(p, sec, "devargs"), sec,
-					    "devargs",
-					    "device already used by port '%s'",
-					    b->name);
-		}
+		if (j == i || b->name[0] == '\0')
+			continue;
+		if (a->type == VHD_PORT_VHOST && b->type == VHD_PORT_VHOST &&
+		    strcmp(a->path, b->path) == 0)
+			return fail(p, key_line(p, sec, "path"), sec, "path",
+				    "socket path already used by port '%s'",
+				    b->name);
+		if (a->type == VHD_PORT_ETH && b->type == VHD_PORT_ETH &&
+		    strcmp(a->devargs, b->devargs) == 0)
+			return fail(
+			    p, key_line(p, sec, "devargs"), sec, "devargs",
+			    "device already used by port '%s'", b->name);
+		n += b->bridge == a->bridge;
 	}
-	for (uint16_t b = 0; b < conf->n_bridges; b++) {
-		int n = 0;
-
-		for (uint16_t i = 0; i < conf->n_ports; i++)
-			n += conf->ports[i].bridge == b;
-		snprintf(sec, sizeof(sec), "bridge %s", conf->bridges[b].name);
-		if (conf->bridges[b].mode == VHD_BR_XCONNECT && n != 2)
-			return fail(p, conf->bridges[b].line, sec, "mode",
-				    "xconnect needs exactly two ports, has %d",
-				    n);
-	}
+	if (conf->bridges[a->bridge].mode == VHD_BR_XCONNECT && n >= 2)
+		return fail(p, key_line(p, sec, "bridge"), sec, "bridge",
+			    "xconnect bridge '%s' has two ports already",
+			    conf->bridges[a->bridge].name);
 	return 0;
 }
 
@@ -511,6 +528,8 @@ static void defaults(struct vhd_config *conf, const char *file)
 	conf->main_cpu = 0;
 	conf->socket_mem = 256;
 	snprintf(conf->file_prefix, sizeof(conf->file_prefix), "vhostd");
+	snprintf(conf->control, sizeof(conf->control), "%s",
+		 VHD_CONTROL_DEFAULT);
 }
 
 int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
@@ -615,7 +634,9 @@ int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
 		}
 	}
 	/* Section names are unique (prescan), so port and bridge names are. */
-	rc = check_whole(p, conf);
+	rc = 0;
+	for (uint16_t i = 0; i < conf->n_ports && rc == 0; i++)
+		rc = check_port(p, conf, i, false);
 out:
 	if (names)
 		for (int i = 0; i < n; i++)
@@ -625,4 +646,290 @@ out:
 		rte_cfgfile_close(cfg);
 	free(p);
 	return rc;
+}
+
+int vhd_config_bridge_slot(const struct vhd_config *conf, const char *name)
+{
+	for (uint16_t i = 0; i < conf->n_bridges; i++)
+		if (conf->bridges[i].name[0] &&
+		    strcmp(conf->bridges[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int vhd_config_port_slot(const struct vhd_config *conf, const char *name)
+{
+	for (uint16_t i = 0; i < conf->n_ports; i++)
+		if (conf->ports[i].name[0] &&
+		    strcmp(conf->ports[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* A section SEC holding ARGV's "key=value" pairs, checked as prescan()
+ * checks a file's lines. */
+static struct rte_cfgfile *args_section(struct parse *p, const char *sec,
+					int argc, const char *const *argv)
+{
+	struct rte_cfgfile *cfg = rte_cfgfile_create(0);
+
+	if (cfg == NULL || rte_cfgfile_add_section(cfg, sec) < 0) {
+		fail(p, 0, sec, NULL, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		char key[CFG_NAME_LEN];
+		size_t kl = eq ? (size_t)(eq - argv[i]) : 0;
+
+		if (eq == NULL || kl == 0) {
+			fail(p, 0, sec, NULL, "expected key=value, not '%s'",
+			     argv[i]);
+			goto fail;
+		}
+		if (kl >= CFG_NAME_LEN) {
+			fail(p, 0, sec, NULL, "key too long in '%s'", argv[i]);
+			goto fail;
+		}
+		memcpy(key, argv[i], kl);
+		key[kl] = '\0';
+		if (eq[1] == '\0') {
+			fail(p, 0, sec, key, "empty value");
+			goto fail;
+		}
+		/* What a file could not hold cannot be saved to one. */
+		for (const char *c = eq + 1; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == ';' ||
+			    (isspace((unsigned char)*c) &&
+			     (c == eq + 1 || c[1] == '\0'))) {
+				fail(p, 0, sec, key,
+				     "control character, ';' or surrounding "
+				     "space in '%s'",
+				     eq + 1);
+				goto fail;
+			}
+		if (strlen(eq + 1) >= CFG_VALUE_LEN) {
+			fail(p, 0, sec, key, "value longer than %d characters",
+			     CFG_VALUE_LEN - 1);
+			goto fail;
+		}
+		if (rte_cfgfile_has_entry(cfg, sec, key)) {
+			fail(p, 0, sec, key, "key given twice");
+			goto fail;
+		}
+		if (rte_cfgfile_add_entry(cfg, sec, key, eq + 1) < 0) {
+			fail(p, 0, sec, key, "out of memory");
+			goto fail;
+		}
+	}
+	return cfg;
+fail:
+	if (cfg)
+		rte_cfgfile_close(cfg);
+	return NULL;
+}
+
+/* A free slot of N_USED (at most MAX): the first emptied one, else the
+ * next; -1 if none. */
+static int free_slot(const char *names, size_t stride, uint16_t *n_used,
+		     uint16_t max)
+{
+	for (uint16_t i = 0; i < *n_used; i++)
+		if (names[i * stride] == '\0')
+			return i;
+	if (*n_used == max)
+		return -1;
+	return (*n_used)++;
+}
+
+int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
+			  const char *const *argv, char *err, size_t errlen)
+{
+	struct parse p = {.err = err, .errlen = errlen};
+	char sec[CFG_NAME_LEN];
+	struct rte_cfgfile *cfg;
+	uint16_t n = conf->n_bridges;
+	int slot, rc;
+
+	snprintf(sec, sizeof(sec), "bridge %s", name);
+	if (!valid_name(name))
+		return fail(&p, 0, NULL, NULL,
+			    "bridge name '%s': use up to %d letters, digits, "
+			    "'_', '.' or '-'",
+			    name, VHD_NAME_MAX - 1);
+	if (vhd_config_bridge_slot(conf, name) >= 0)
+		return fail(&p, 0, sec, NULL, "a bridge of that name exists");
+	cfg = args_section(&p, sec, argc, argv);
+	if (cfg == NULL)
+		return -1;
+	slot = free_slot(conf->bridges[0].name, sizeof(conf->bridges[0]), &n,
+			 VHD_MAX_BRIDGES);
+	if (slot < 0) {
+		rte_cfgfile_close(cfg);
+		return fail(&p, 0, sec, NULL, "more than %d bridges",
+			    VHD_MAX_BRIDGES);
+	}
+	{
+		struct ctx c = {&p, cfg, sec};
+
+		rc = parse_bridge(&c, name, &conf->bridges[slot]);
+	}
+	rte_cfgfile_close(cfg);
+	if (rc) {
+		memset(&conf->bridges[slot], 0, sizeof(conf->bridges[slot]));
+		return -1;
+	}
+	conf->n_bridges = n;
+	return slot;
+}
+
+int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
+			const char *const *argv, char *err, size_t errlen)
+{
+	struct parse p = {.err = err, .errlen = errlen};
+	char sec[CFG_NAME_LEN];
+	struct rte_cfgfile *cfg;
+	uint16_t n = conf->n_ports, was = conf->n_ports;
+	int slot, rc;
+
+	snprintf(sec, sizeof(sec), "port %s", name);
+	if (!valid_name(name))
+		return fail(&p, 0, NULL, NULL,
+			    "port name '%s': use up to %d letters, digits, "
+			    "'_', '.' or '-'",
+			    name, VHD_NAME_MAX - 1);
+	if (vhd_config_port_slot(conf, name) >= 0)
+		return fail(&p, 0, sec, NULL, "a port of that name exists");
+	cfg = args_section(&p, sec, argc, argv);
+	if (cfg == NULL)
+		return -1;
+	slot = free_slot(conf->ports[0].name, sizeof(conf->ports[0]), &n,
+			 VHD_MAX_PORTS);
+	if (slot < 0) {
+		rte_cfgfile_close(cfg);
+		return fail(&p, 0, sec, NULL, "more than %d ports",
+			    VHD_MAX_PORTS);
+	}
+	{
+		struct ctx c = {&p, cfg, sec};
+
+		rc = parse_port(&c, name, conf, &conf->ports[slot]);
+	}
+	rte_cfgfile_close(cfg);
+	/* check_port compares with the slots below n_ports. */
+	conf->n_ports = n;
+	if (rc == 0)
+		rc = check_port(&p, conf, (uint16_t)slot, true);
+	if (rc) {
+		memset(&conf->ports[slot], 0, sizeof(conf->ports[slot]));
+		conf->n_ports = was;
+		return -1;
+	}
+	return slot;
+}
+
+void vhd_config_del_bridge(struct vhd_config *conf, uint16_t i)
+{
+	memset(&conf->bridges[i], 0, sizeof(conf->bridges[i]));
+}
+
+void vhd_config_del_port(struct vhd_config *conf, uint16_t i)
+{
+	memset(&conf->ports[i], 0, sizeof(conf->ports[i]));
+}
+
+/* Append to a growing malloc'ed string; false when out of memory. */
+struct text {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL,
+			      t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if (t->s && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		char *ns = realloc(t->s, t->cap * 2 + (size_t)n + 1024);
+
+		if (ns == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->s = ns;
+		t->cap = t->cap * 2 + (size_t)n + 1024;
+	}
+}
+
+char *vhd_config_format(const struct vhd_config *c)
+{
+	struct text t = {0};
+
+	put(&t, "; vhostd configuration, written by vhostd (config save)\n");
+	put(&t, "[vhostd]\nlcores = ");
+	for (uint16_t i = 0; i < c->n_dp; i++)
+		put(&t, "%s%u", i ? "," : "", c->dp_cpus[i]);
+	put(&t, "\nmain-lcore = %u\nsocket-mem = %u\n", c->main_cpu,
+	    c->socket_mem);
+	if (c->mbufs)
+		put(&t, "mbufs = %u\n", c->mbufs);
+	put(&t, "file-prefix = %s\n", c->file_prefix);
+	if (c->huge_dir[0])
+		put(&t, "huge-dir = %s\n", c->huge_dir);
+	if (c->log_level[0])
+		put(&t, "log-level = %s\n", c->log_level);
+	put(&t, "control = %s\n", c->control);
+	if (c->control_group[0])
+		put(&t, "control-group = %s\n", c->control_group);
+	for (uint16_t b = 0; b < c->n_bridges; b++) {
+		const struct vhd_bridge_conf *bc = &c->bridges[b];
+
+		if (bc->name[0] == '\0')
+			continue;
+		put(&t,
+		    "\n[bridge %s]\nmode = %s\nmac-aging = %u\n"
+		    "mac-table-size = %u\n",
+		    bc->name,
+		    bc->mode == VHD_BR_LEARNING ? "learning" : "xconnect",
+		    bc->mac_aging, bc->mac_table_size);
+	}
+	for (uint16_t i = 0; i < c->n_ports; i++) {
+		const struct vhd_port_conf *pc = &c->ports[i];
+
+		if (pc->name[0] == '\0')
+			continue;
+		put(&t, "\n[port %s]\nbridge = %s\n", pc->name,
+		    c->bridges[pc->bridge].name);
+		if (pc->type == VHD_PORT_VHOST)
+			put(&t, "type = vhost-user\npath = %s\nmode = %s\n",
+			    pc->path, pc->client ? "client" : "server");
+		else
+			put(&t,
+			    "type = ethdev\ndevargs = %s\nqueues = %u\n"
+			    "rx-desc = %u\ntx-desc = %u\n",
+			    pc->devargs, pc->queues, pc->rx_desc, pc->tx_desc);
+	}
+	if (t.oom) {
+		free(t.s);
+		return NULL;
+	}
+	return t.s;
 }

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * main.c: command line, EAL start-up from the config, launch of the
- * datapath lcores, the control loop (clock, FDB aging) and clean shutdown.
+ * datapath lcores, the control loop (control socket, clock, FDB aging,
+ * captures) and clean shutdown.
  *
- * Start-up order matters: ports are published before librte_vhost can call
- * back (the callbacks look ports up), and the lcores run before the sockets
- * open. Shutdown reverses it: the lcores stop and go offline first, then the
- * sockets close (destroy_device's grace period is then immediate), then the
- * ethdevs stop and the mempool must be whole again.
+ * Start-up order matters: the lcores run (with empty tables) before the
+ * config's bridges and ports are added, by the same code that adds them at
+ * run time (switch.c), so a port is published before librte_vhost can call
+ * back for it. Shutdown reverses it: the lcores stop and go offline first,
+ * then the control socket closes, then every port goes (sockets closed:
+ * destroy_device's grace period is then immediate; ethdevs stopped) and the
+ * mempool must be whole again.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -25,7 +28,10 @@
 #include <rte_mbuf.h>
 #include <rte_version.h>
 
+#include "ctl/cmds.h"
 #include "vhd.h"
+#include "vhd_capture.h"
+#include "vhd_ctl.h"
 
 RTE_LOG_REGISTER(vhd_logtype_main, vhostd.main, INFO);
 RTE_LOG_REGISTER(vhd_logtype_port, vhostd.port, INFO);
@@ -57,8 +63,8 @@ static void usage(FILE *f, const char *prog)
 		"  -- EAL ARGS        extra DPDK EAL arguments, after those "
 		"built from\n"
 		"                     the config (a later one overrides)\n\n"
-		"Runs in the foreground until SIGINT or SIGTERM. Counters: "
-		"scripts/vhostd-ctl.\n",
+		"Runs in the foreground until SIGINT or SIGTERM. Control: "
+		"vhostctl (docs/CONTROL.md).\n",
 		prog);
 }
 
@@ -181,7 +187,8 @@ static void print_attach_hint(const struct vhd_port *p)
 
 static unsigned int pool_size(const struct vhd_config *c)
 {
-	unsigned int n = 8192 + c->n_dp * (512 + 4 * VHD_BURST);
+	/* Room for an ethdev port or two added at run time. */
+	unsigned int n = 16384 + c->n_dp * (512 + 4 * VHD_BURST);
 
 	if (c->mbufs)
 		return c->mbufs;
@@ -192,74 +199,29 @@ static unsigned int pool_size(const struct vhd_config *c)
 	return n;
 }
 
-static int setup_ports(const struct vhd_config *c)
-{
-	for (uint16_t i = 0; i < c->n_ports; i++) {
-		const struct vhd_port_conf *pc = &c->ports[i];
-		struct vhd_port *p =
-		    rte_zmalloc("vhd_port", sizeof(*p), RTE_CACHE_LINE_SIZE);
-		struct vhd_bridge *br = vhd_bridges[pc->bridge];
-		int rc;
-
-		if (p == NULL)
-			return -ENOMEM;
-		snprintf(p->name, sizeof(p->name), "%s", pc->name);
-		p->type = pc->type;
-		p->idx = i;
-		p->bridge = pc->bridge;
-		p->client = pc->client;
-		p->vid = -1;
-		snprintf(p->path, sizeof(p->path), "%s", pc->path);
-		for (int q = 0; q < VHD_MAX_QUEUES; q++)
-			rte_spinlock_init(&p->txq_lock[q]);
-		if (p->type == VHD_PORT_ETH) {
-			rc = vhd_eth_port_start(p, pc);
-			if (rc < 0) {
-				rte_free(p);
-				return rc;
-			}
-		} else {
-			p->n_rxq = VHD_MAX_QUEUES;
-		}
-		br->ports[br->n_ports++] = i;
-		__atomic_store_n(&vhd_ports[i], p, __ATOMIC_RELEASE);
-	}
-	return 0;
-}
-
-static void teardown_ports(void)
-{
-	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
-		struct vhd_port *p = vhd_ports[i];
-
-		if (p && p->type == VHD_PORT_VHOST && p->started)
-			vhd_vhost_port_stop(p);
-		else if (p && p->type == VHD_PORT_ETH)
-			vhd_eth_port_stop(p);
-	}
-	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
-		rte_free(vhd_ports[i]);
-		vhd_ports[i] = NULL;
-	}
-}
-
+/* The control thread's loop: the control socket (every change to the
+ * switch is made from here), captures, and once a second the clock, FDB
+ * aging and the lcore load samples. */
 static void control_loop(void)
 {
 	uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
-	uint32_t aged_at = 0;
+	uint32_t ticked_at = 0;
 
 	while (!vhd_quit) {
-		rte_delay_us_sleep(100 * 1000);
+		/* A capture's ring is drained every few ms. */
+		vhd_ctl_run(vhd_capture_active() ? 5 : 100);
+		vhd_capture_poll();
 		__atomic_store_n(
 		    &vhd_clock,
 		    (uint32_t)((rte_get_timer_cycles() - start) / hz),
 		    __ATOMIC_RELAXED);
-		if (vhd_clock == aged_at)
+		if (vhd_clock == ticked_at)
 			continue;
-		aged_at = vhd_clock;
+		ticked_at = vhd_clock;
 		for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++)
 			if (vhd_bridges[b])
 				vhd_bridge_age(vhd_bridges[b]);
+		vhd_cmd_lcores_tick();
 	}
 }
 
@@ -275,7 +237,7 @@ int main(int argc, char **argv)
 	static struct vhd_config conf;
 	struct argv_buf eal = {0};
 	const char *file = NULL;
-	bool check = false, eal_up = false;
+	bool check = false, eal_up = false, ctl_up = false, launched = false;
 	char err[1024];
 	unsigned int lcore_id;
 	int opt, rc = EXIT_FAILURE;
@@ -349,49 +311,53 @@ int main(int argc, char **argv)
 			pool_size(&conf), rte_strerror(rte_errno));
 		goto out;
 	}
-	for (uint16_t b = 0; b < conf.n_bridges; b++) {
-		vhd_bridges[b] = vhd_bridge_create(&conf.bridges[b], b);
-		if (vhd_bridges[b] == NULL)
-			goto out;
-	}
 	RTE_LCORE_FOREACH_WORKER (lcore_id) {
 		vhd_lcores[l].lcore_id = lcore_id;
 		vhd_lcores[l].idx = l;
+		if (vhd_lcore_alloc(&vhd_lcores[l]) < 0) {
+			VHD_LOG(ERR, main, "lcore %u: out of memory", lcore_id);
+			goto out;
+		}
 		l++;
 	}
-	if (setup_ports(&conf) < 0 || vhd_sched_build() < 0 ||
-	    vhd_stats_init() < 0)
+	if (vhd_sched_build() < 0 || vhd_telemetry_init() < 0)
 		goto out;
+	if (vhd_ctl_open(conf.control, conf.control_group, err, sizeof(err)) <
+	    0) {
+		fprintf(stderr, "vhostd: control socket: %s\n", err);
+		goto out;
+	}
+	ctl_up = true;
 
 	for (l = 0; l < vhd_n_lcores; l++)
 		rte_eal_remote_launch(vhd_lcore_main, &vhd_lcores[l],
 				      vhd_lcores[l].lcore_id);
+	launched = true;
 
-	for (uint16_t i = 0; i < VHD_MAX_PORTS && !vhd_quit; i++) {
-		struct vhd_port *p = vhd_ports[i];
-
-		if (p == NULL || p->type != VHD_PORT_VHOST)
-			continue;
-		if (vhd_vhost_port_start(p) < 0) {
-			vhd_quit = true;
-			break;
-		}
-		print_attach_hint(p);
+	if (vhd_switch_load(&conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vhostd: %s\n", err);
+		vhd_quit = true;
 	}
+	for (uint16_t i = 0; i < conf.n_ports && !vhd_quit; i++)
+		if (vhd_ports[i] && vhd_ports[i]->type == VHD_PORT_VHOST)
+			print_attach_hint(vhd_ports[i]);
 	if (!vhd_quit) {
 		printf("vhostd %s ready: %u port(s), %u bridge(s), %u datapath "
-		       "lcore(s); counters: scripts/vhostd-ctl --prefix %s\n",
+		       "lcore(s); control: vhostctl --socket %s\n",
 		       VHD_VERSION, conf.n_ports, conf.n_bridges, vhd_n_lcores,
-		       conf.file_prefix);
+		       conf.control);
 		fflush(stdout);
 		rc = EXIT_SUCCESS;
 		control_loop();
 		VHD_LOG(INFO, main, "shutting down");
 	}
-	vhd_quit = true;
-	rte_eal_mp_wait_lcore();
 out:
-	teardown_ports();
+	vhd_quit = true;
+	if (launched)
+		rte_eal_mp_wait_lcore();
+	if (ctl_up)
+		vhd_ctl_close();
+	vhd_switch_clear();
 	if (vhd_pool) {
 		unsigned int used = rte_mempool_in_use_count(vhd_pool);
 
@@ -402,10 +368,8 @@ out:
 			VHD_LOG(INFO, main, "all mbufs returned");
 	}
 	vhd_sched_free();
-	for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++) {
-		vhd_bridge_free(vhd_bridges[b]);
-		vhd_bridges[b] = NULL;
-	}
+	for (l = 0; l < vhd_n_lcores; l++)
+		vhd_lcore_free(&vhd_lcores[l]);
 	rte_mempool_free(vhd_pool);
 	rte_free(vhd_rcu);
 	if (eal_up)

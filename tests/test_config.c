@@ -3,6 +3,7 @@
  * test_config.c: the config parser, for good files and for every kind of
  * error a user can make (each must name the line, section and key).
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -176,8 +177,10 @@ static void test_errors(void)
 		 tail);
 	refused(buf, "same socket twice", ":8:", "already used by port 'a'");
 	refused("[bridge x]\nmode = xconnect\n[port a]\ntype = ethdev\n"
-		"devargs = net_null0\nbridge = x\n",
-		"xconnect with one port", ":1:", "exactly two ports");
+		"devargs = net_null0\nbridge = x\n[port b]\ntype = ethdev\n"
+		"devargs = net_null1\nbridge = x\n[port c]\ntype = ethdev\n"
+		"devargs = net_null2\nbridge = x\n",
+		"xconnect with three ports", ":14:", "has two ports already");
 	refused("[bridge b]\n[bridge b]\n", "repeated section",
 		":2:", "repeated");
 	refused("[bridge b]\nmode = learning\nmode = xconnect\n",
@@ -203,6 +206,111 @@ static void test_missing_file(void)
 	       "'%s'", err);
 }
 
+/* ARGS (NULL-terminated "key=value") for port NAME must be refused with
+ * WANT in the message, and change nothing. */
+static void port_refused(const char *name, const char *want, ...)
+{
+	const char *argv[16];
+	int argc = 0, slot;
+	uint16_t before = conf.n_ports;
+	va_list ap;
+
+	va_start(ap, want);
+	while (argc < 15 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+		argc++;
+	va_end(ap);
+	err[0] = '\0';
+	slot = vhd_config_add_port(&conf, name, argc, argv, err, sizeof(err));
+	EXPECT(slot < 0, "port %s accepted (want '%s')", name, want);
+	EXPECT(strstr(err, want) != NULL, "'%s' not in '%s'", want, err);
+	EXPECT(conf.n_ports == before, "port %s left behind", name);
+}
+
+static void test_runtime(void)
+{
+	const char *ok[] = {"bridge=br0", "type=vhost-user",
+			    "path=/run/vhostd/vm3.sock", "mode=client"};
+	const char *br[] = {"mode=xconnect", "mac-aging=10"};
+	char *text;
+	int slot;
+
+	EXPECT(load(good) == 0, "%s", err);
+	port_refused("vm3",
+		     "[port vm3] path: socket path already used by "
+		     "port 'vm1'",
+		     "bridge=br0", "type=vhost-user",
+		     "path=/run/vhostd/vm1.sock", NULL);
+	port_refused("vm3", "[port vm3] bridge: no such bridge", "bridge=nob",
+		     "type=vhost-user", "path=/x.sock", NULL);
+	port_refused("vm3", "[port vm3] queues: unknown key", "bridge=br0",
+		     "type=vhost-user", "path=/x.sock", "queues=2", NULL);
+	port_refused("vm3", "[port vm3] path: missing required key",
+		     "bridge=br0", "type=vhost-user", NULL);
+	port_refused("vm3", "expected key=value", "bridge=br0", "vhost", NULL);
+	port_refused("vm3", "';'", "bridge=br0", "type=vhost-user",
+		     "path=/x;y.sock", NULL);
+	port_refused("vm3", "given twice", "bridge=br0", "bridge=br0", NULL);
+	port_refused(
+	    "vm3", "too long for a unix socket", "bridge=br0",
+	    "type=vhost-user",
+	    "path=/run/vhostd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
+	    NULL);
+	port_refused("vm1", "a port of that name exists", "bridge=br0", NULL);
+	port_refused("bad name", "port name 'bad name'", "bridge=br0", NULL);
+	port_refused("up3", "xconnect bridge 'x' has two ports already",
+		     "bridge=x", "type=ethdev", "devargs=net_null9", NULL);
+	port_refused("up3", "device already used by port 'up2'", "bridge=br0",
+		     "type=ethdev", "devargs=net_tap0,iface=tap0", NULL);
+
+	slot = vhd_config_add_port(&conf, "vm3", 4, ok, err, sizeof(err));
+	EXPECT(slot == 4 && conf.n_ports == 5, "vm3 in slot %d: %s", slot, err);
+	vhd_config_del_port(&conf, 0);
+	slot = vhd_config_add_port(&conf, "vm4", 3, ok, err, sizeof(err));
+	EXPECT(slot < 0 && strstr(err, "already used by port 'vm3'"),
+	       "vm4 with vm3's path: %s", err);
+	ok[2] = "path=/run/vhostd/vm4.sock";
+	slot = vhd_config_add_port(&conf, "vm4", 3, ok, err, sizeof(err));
+	EXPECT(slot == 0, "vm4 reuses vm1's slot: %d %s", slot, err);
+	EXPECT(vhd_config_add_bridge(&conf, "br0", 0, NULL, err, sizeof(err)) <
+		       0 &&
+		   strstr(err, "a bridge of that name exists"),
+	       "duplicate bridge: %s", err);
+	EXPECT(vhd_config_add_bridge(&conf, "x2", 1,
+				     (const char *[]){"mode=hub"}, err,
+				     sizeof(err)) < 0 &&
+		   strstr(err, "[bridge x2] mode: expected 'learning' or "
+			       "'xconnect'"),
+	       "bad bridge mode: %s", err);
+	slot = vhd_config_add_bridge(&conf, "x2", 2, br, err, sizeof(err));
+	EXPECT(slot == 2 && conf.bridges[2].mode == VHD_BR_XCONNECT &&
+		   conf.bridges[2].mac_aging == 10,
+	       "x2: %d %s", slot, err);
+
+	/* What is formatted loads back into the same bridges and ports. */
+	text = vhd_config_format(&conf);
+	EXPECT(text != NULL, "format");
+	if (text) {
+		static struct vhd_config again;
+		FILE *f = fopen(path, "w");
+
+		fputs(text, f);
+		fclose(f);
+		EXPECT(vhd_config_load(path, &again, err, sizeof(err)) == 0,
+		       "saved config refused: %s\n%s", err, text);
+		EXPECT(again.n_ports == 5 && again.n_bridges == 3,
+		       "saved config: %u ports, %u bridges", again.n_ports,
+		       again.n_bridges);
+		EXPECT(vhd_config_port_slot(&again, "vm4") >= 0 &&
+			   again.ports[vhd_config_port_slot(&again, "vm3")]
+			       .client &&
+			   again.ports[vhd_config_port_slot(&again, "up")]
+				   .queues == 2,
+		       "saved ports");
+		free(text);
+	}
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -215,6 +323,7 @@ int main(void)
 	UNIT_CASE(test_cpus);
 	UNIT_CASE(test_errors);
 	UNIT_CASE(test_missing_file);
+	UNIT_CASE(test_runtime);
 	unlink(path);
 	return unit_done();
 }

@@ -130,10 +130,10 @@ static void test_flush(void)
 	EXPECT(vhd_fdb_create(&f, "t_flush", 1024, rcu) == 0, "create");
 	vhd_fdb_learn(&f, k, 2, 1, 0, &st);
 	vhd_fdb_learn(&f, k + 2, 2, 2, 0, &st);
-	EXPECT(vhd_fdb_flush(&f, 1) == 2, "flushed port 1");
+	EXPECT(vhd_fdb_flush(&f, 1, true) == 2, "flushed port 1");
 	EXPECT(lookup1(&f, k[0]) == VHD_PORT_NONE && lookup1(&f, k[2]) == 2,
 	       "only port 1's entries");
-	EXPECT(vhd_fdb_flush(&f, VHD_PORT_NONE) == 2, "flushed all");
+	EXPECT(vhd_fdb_flush(&f, VHD_PORT_NONE, true) == 2, "flushed all");
 	EXPECT(vhd_fdb_count(&f) == 0, "empty");
 	vhd_fdb_free(&f);
 }

@@ -22,6 +22,8 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 VHOSTD = os.environ.get("VHOSTD", os.path.join(ROOT, "build", "src", "vhostd"))
+VHOSTCTL = os.environ.get("VHOSTCTL", os.path.join(os.path.dirname(VHOSTD),
+                                                   "vhostctl"))
 TESTPMD = os.environ.get("TESTPMD", "dpdk-testpmd")
 RUNTIME = "/var/run/dpdk"
 
@@ -243,7 +245,9 @@ class Vhostd:
         self.t = t
         self.prefix = t.prefix("d")
         self.conf = t.path("vhostd.conf")
+        self.control = t.path("vhostd.ctl")
         lines = ["[vhostd]", "lcores = %s" % lcores,
+                 "control = %s" % self.control,
                  "main-lcore = %d" % main_lcore, "socket-mem = 128",
                  "file-prefix = %s" % self.prefix, extra_global, ""]
         for name, opts in bridges.items():
@@ -292,6 +296,45 @@ class Vhostd:
 
     def port(self, name):
         return self.query("/vhostd/port," + name)
+
+    def rpc(self, method, *params, timeout=30):
+        """One JSON-RPC request on the control socket: the reply object
+        (with "result" or "error")."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(timeout)
+            s.connect(self.control)
+            s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                  "params": list(params)}).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            s.close()
+        return json.loads(buf.decode())
+
+    def ctl(self, method, *params, timeout=30):
+        """The result of a control command; Failure if it failed."""
+        r = self.rpc(method, *params, timeout=timeout)
+        if "error" in r:
+            raise Failure("%s %s: %s" % (method, " ".join(params),
+                                         r["error"]["message"]))
+        return r["result"]
+
+    def vhostctl(self, *args, check_rc=0, timeout=60):
+        """Run vhostctl against this vhostd: (exit code, stdout, stderr)."""
+        p = subprocess.run([VHOSTCTL, "--socket", self.control] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        if check_rc is not None:
+            check(p.returncode == check_rc, "vhostctl %s: exit %d, wanted %d:"
+                  "\n%s%s" % (" ".join(args), p.returncode, check_rc, out,
+                              err))
+        return p.returncode, out, err
 
     def bridge(self, name):
         return self.query("/vhostd/bridge," + name)

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * port.c: where a frame enters and leaves the switch, for both kinds of
- * port, and the port counters.
+ * dp/port_io.c: where a frame enters and leaves the switch, for both kinds
+ * of port, and the port counters.
  *
  * Design choice: one rx and one tx function switch on the port type once per
  * burst; the vhost side talks to librte_vhost directly (as OVS does), not
  * through the vhost PMD, so vhostd owns the device lifecycle (port_vhost.c).
  * Tx retries a full ring a bounded number of times while it makes progress,
- * then drops and counts, so one slow guest cannot stall an lcore.
+ * then drops and counts, so one slow guest cannot stall an lcore. A capture
+ * (dp/capture.c) sees a port's frames here, as they arrive and as they are
+ * handed to the port; while none runs that costs one predictable branch.
  */
 #include <string.h>
 
@@ -17,6 +19,7 @@
 #include <rte_vhost.h>
 
 #include "vhd.h"
+#include "vhd_capture.h"
 
 #define TX_RETRIES 8
 
@@ -67,6 +70,7 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts, struct vhd_burst *b)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
+	struct vhd_capture *cap;
 	uint64_t bytes = 0, odd = 0;
 	uint16_t n, min_len = UINT16_MAX;
 
@@ -86,6 +90,9 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 	}
 	if (n == 0)
 		return 0;
+	cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
+	if (unlikely(cap != NULL))
+		vhd_capture_burst(cap, lc->idx, pkts, n, VHD_CAP_RX, q);
 	/* The one pass over the burst: the mbuf fields read here share the
 	 * mbuf's first cache line. */
 	for (uint16_t i = 0; i < n; i++) {
@@ -200,12 +207,16 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 		 uint16_t n, const struct vhd_burst *b)
 {
 	struct vhd_port *p = vhd_port_get(port);
+	struct vhd_capture *cap;
 	uint16_t sent;
 
 	if (unlikely(p == NULL)) {
 		rte_pktmbuf_free_bulk(pkts, n);
 		return;
 	}
+	cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
+	if (unlikely(cap != NULL))
+		vhd_capture_burst(cap, lc->idx, pkts, n, VHD_CAP_TX, lc->idx);
 	if (p->type == VHD_PORT_VHOST) {
 		sent = vhost_tx(lc, p, pkts, n);
 		lc->stats[port].tx_bytes +=

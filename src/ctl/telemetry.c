@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * stats.c: counters and state through DPDK telemetry.
+ * ctl/telemetry.c: counters and state through DPDK telemetry.
  *
  * The telemetry socket is /var/run/dpdk/<file-prefix>/dpdk_telemetry.v2;
  * scripts/vhostd-ctl and dpdk-telemetry.py read it. Commands:
@@ -12,7 +12,9 @@
  *   /vhostd/bridge,NAME     one bridge's mode, ports and FDB counters
  *   /vhostd/fdb,NAME        learned entries: "MAC PORT AGE"
  * Runs in the telemetry thread; reads counters without locks (each is
- * written by one lcore; a read may be one burst old).
+ * written by one lcore; a read may be one burst old), and holds
+ * vhd_tables_lock while it looks at a port or bridge, which the control
+ * thread may otherwise free.
  */
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +48,8 @@ static struct vhd_bridge *find_bridge(const char *name)
 	return NULL;
 }
 
-static int cmd_info(const char *cmd, const char *params, struct rte_tel_data *d)
+static int cmd_info_locked(const char *cmd, const char *params,
+			   struct rte_tel_data *d)
 {
 	uint64_t loops = 0, busy = 0, busy_cyc = 0, idle_cyc = 0;
 
@@ -73,8 +76,8 @@ static int cmd_info(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-static int cmd_ports(const char *cmd, const char *params,
-		     struct rte_tel_data *d)
+static int cmd_ports_locked(const char *cmd, const char *params,
+			    struct rte_tel_data *d)
 {
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
@@ -88,7 +91,8 @@ static int cmd_ports(const char *cmd, const char *params,
 	return 0;
 }
 
-static int cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
+static int cmd_port_locked(const char *cmd, const char *params,
+			   struct rte_tel_data *d)
 {
 	struct vhd_port *p = find_port(params);
 	struct vhd_bridge *b;
@@ -131,8 +135,8 @@ static int cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-static int cmd_bridges(const char *cmd, const char *params,
-		       struct rte_tel_data *d)
+static int cmd_bridges_locked(const char *cmd, const char *params,
+			      struct rte_tel_data *d)
 {
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
@@ -146,8 +150,8 @@ static int cmd_bridges(const char *cmd, const char *params,
 	return 0;
 }
 
-static int cmd_bridge(const char *cmd, const char *params,
-		      struct rte_tel_data *d)
+static int cmd_bridge_locked(const char *cmd, const char *params,
+			     struct rte_tel_data *d)
 {
 	struct vhd_bridge *b = find_bridge(params);
 	struct vhd_bridge_stats s = {0};
@@ -169,8 +173,8 @@ static int cmd_bridge(const char *cmd, const char *params,
 	if (ports == NULL)
 		return -ENOMEM;
 	rte_tel_data_start_array(ports, RTE_TEL_STRING_VAL);
-	for (uint16_t i = 0; i < b->n_ports; i++) {
-		struct vhd_port *p = vhd_port_get(b->ports[i]);
+	for (uint16_t i = 0; i < b->ports->n; i++) {
+		struct vhd_port *p = vhd_port_get(b->ports->port[i]);
 
 		if (p)
 			rte_tel_data_add_array_string(ports, p->name);
@@ -194,7 +198,8 @@ static int cmd_bridge(const char *cmd, const char *params,
 	return 0;
 }
 
-static int cmd_fdb(const char *cmd, const char *params, struct rte_tel_data *d)
+static int cmd_fdb_locked(const char *cmd, const char *params,
+			  struct rte_tel_data *d)
 {
 	struct vhd_bridge *b = find_bridge(params);
 	uint32_t n = 0;
@@ -223,7 +228,26 @@ static int cmd_fdb(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
-int vhd_stats_init(void)
+/* Each command under vhd_tables_lock. */
+#define LOCKED(name)                                         \
+	static int name(const char *cmd, const char *params, \
+			struct rte_tel_data *d)              \
+	{                                                    \
+		int rc;                                      \
+                                                             \
+		pthread_mutex_lock(&vhd_tables_lock);        \
+		rc = name##_locked(cmd, params, d);          \
+		pthread_mutex_unlock(&vhd_tables_lock);      \
+		return rc;                                   \
+	}
+LOCKED(cmd_info)
+LOCKED(cmd_ports)
+LOCKED(cmd_port)
+LOCKED(cmd_bridges)
+LOCKED(cmd_bridge)
+LOCKED(cmd_fdb)
+
+int vhd_telemetry_init(void)
 {
 	return rte_telemetry_register_cmd("/vhostd/info", cmd_info,
 					  "vhostd version, lcores, mbufs in "

@@ -31,9 +31,15 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 	    .mode = RTE_HASH_QSBR_MODE_DQ,
 	};
 
+	static uint32_t gens;
+
 	memset(f, 0, sizeof(*f));
 	f->cap = cap;
-	f->gen = 1; /* a zeroed memo is never current */
+	/* Each table starts its generations far from any other's: an lcore's
+	 * memo of a freed table whose memory a new one reuses is never
+	 * current (and a zeroed memo never is). */
+	gens += 1u << 20;
+	f->gen = gens | 1;
 	/* With multi-writer adds, per-lcore slot caches make positions
 	 * reach past ENTRIES (rte_cuckoo_hash.c sizes its key store so). */
 	f->n_ent = cap + RTE_MAX_LCORE * 64;
@@ -95,6 +101,8 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 			if (unlikely(e->port != port)) {
 				uint16_t was = e->port;
 
+				if (e->is_static)
+					continue;
 				__atomic_store_n(&e->port, port,
 						 __ATOMIC_RELAXED);
 				if (was != VHD_PORT_NONE) {
@@ -121,6 +129,7 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 		 * sees its port too. */
 		e = &f->ent[pos[i]];
 		e->seen = now;
+		e->is_static = 0;
 		e->port = port;
 		__atomic_store_n(&e->key, keys[i], __ATOMIC_RELEASE);
 		__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
@@ -157,7 +166,45 @@ static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
 	if (rte_hash_del_key(f->h, &e->key) >= 0)
 		__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	e->is_static = 0;
 	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
+}
+
+int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port)
+{
+	int32_t pos = rte_hash_lookup(f->h, &key);
+	struct vhd_fdb_entry *e;
+
+	if (pos < 0) {
+		if (__atomic_add_fetch(&f->n_live, 1, __ATOMIC_RELAXED) >
+		    f->cap) {
+			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
+			return -ENOSPC;
+		}
+		pos = rte_hash_add_key(f->h, &key);
+		if (pos < 0) {
+			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
+			return -ENOSPC;
+		}
+	}
+	/* Static first: a learner that sees the new port leaves it. */
+	e = &f->ent[pos];
+	e->is_static = 1;
+	e->seen = 0;
+	__atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
+	__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vhd_fdb_del(struct vhd_fdb *f, uint64_t key)
+{
+	int32_t pos = rte_hash_lookup(f->h, &key);
+
+	if (pos < 0 || f->ent[pos].port == VHD_PORT_NONE)
+		return -ENOENT;
+	fdb_del(f, &f->ent[pos]);
+	return 0;
 }
 
 uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging)
@@ -169,7 +216,8 @@ uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging)
 	for (uint32_t i = 0; i < f->n_ent; i++) {
 		struct vhd_fdb_entry *e = &f->ent[i];
 
-		if (e->port != VHD_PORT_NONE && now - e->seen >= aging) {
+		if (e->port != VHD_PORT_NONE && !e->is_static &&
+		    now - e->seen >= aging) {
 			fdb_del(f, e);
 			n++;
 		}
@@ -177,14 +225,14 @@ uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging)
 	return n;
 }
 
-uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port)
+uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port, bool statics)
 {
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < f->n_ent; i++) {
 		struct vhd_fdb_entry *e = &f->ent[i];
 
-		if (e->port != VHD_PORT_NONE &&
+		if (e->port != VHD_PORT_NONE && (statics || !e->is_static) &&
 		    (port == VHD_PORT_NONE || e->port == port)) {
 			fdb_del(f, e);
 			n++;

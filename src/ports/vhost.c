@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * port_vhost.c: vhost-user ports through librte_vhost, and their lifecycle.
+ * ports/vhost.c: vhost-user ports through librte_vhost, and their lifecycle.
  *
  * The callbacks run in librte_vhost's event thread. As in OVS's
  * netdev-dpdk, they only record what changed: new_device publishes the vid
@@ -9,7 +9,10 @@
  * lcores could deadlock against an lcore spinning on that lock), and
  * destroy_device unpublishes the vid and then waits for a grace period, so
  * that when it returns no lcore is inside a burst on the device's vrings.
- * librte_vhost calls destroy_device without the vring locks held.
+ * librte_vhost calls destroy_device without the vring locks held. Ports
+ * come and go at run time: a callback finds its port under
+ * vhd_tables_lock, and a port is unregistered (no callback of its own can
+ * follow) before it is unpublished and freed.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -34,20 +37,75 @@
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                                   \
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
 
+static const char *const feature_names[64] = {
+    [VIRTIO_NET_F_CSUM] = "VIRTIO_NET_F_CSUM",
+    [VIRTIO_NET_F_GUEST_CSUM] = "VIRTIO_NET_F_GUEST_CSUM",
+    [VIRTIO_NET_F_CTRL_GUEST_OFFLOADS] = "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS",
+    [VIRTIO_NET_F_MTU] = "VIRTIO_NET_F_MTU",
+    [VIRTIO_NET_F_MAC] = "VIRTIO_NET_F_MAC",
+    [VIRTIO_NET_F_GSO] = "VIRTIO_NET_F_GSO",
+    [VIRTIO_NET_F_GUEST_TSO4] = "VIRTIO_NET_F_GUEST_TSO4",
+    [VIRTIO_NET_F_GUEST_TSO6] = "VIRTIO_NET_F_GUEST_TSO6",
+    [VIRTIO_NET_F_GUEST_ECN] = "VIRTIO_NET_F_GUEST_ECN",
+    [VIRTIO_NET_F_GUEST_UFO] = "VIRTIO_NET_F_GUEST_UFO",
+    [VIRTIO_NET_F_HOST_TSO4] = "VIRTIO_NET_F_HOST_TSO4",
+    [VIRTIO_NET_F_HOST_TSO6] = "VIRTIO_NET_F_HOST_TSO6",
+    [VIRTIO_NET_F_HOST_ECN] = "VIRTIO_NET_F_HOST_ECN",
+    [VIRTIO_NET_F_HOST_UFO] = "VIRTIO_NET_F_HOST_UFO",
+    [VIRTIO_NET_F_MRG_RXBUF] = "VIRTIO_NET_F_MRG_RXBUF",
+    [VIRTIO_NET_F_STATUS] = "VIRTIO_NET_F_STATUS",
+    [VIRTIO_NET_F_CTRL_VQ] = "VIRTIO_NET_F_CTRL_VQ",
+    [VIRTIO_NET_F_CTRL_RX] = "VIRTIO_NET_F_CTRL_RX",
+    [VIRTIO_NET_F_CTRL_VLAN] = "VIRTIO_NET_F_CTRL_VLAN",
+    [VIRTIO_NET_F_CTRL_RX_EXTRA] = "VIRTIO_NET_F_CTRL_RX_EXTRA",
+    [VIRTIO_NET_F_GUEST_ANNOUNCE] = "VIRTIO_NET_F_GUEST_ANNOUNCE",
+    [VIRTIO_NET_F_MQ] = "VIRTIO_NET_F_MQ",
+    [VIRTIO_NET_F_CTRL_MAC_ADDR] = "VIRTIO_NET_F_CTRL_MAC_ADDR",
+    [VIRTIO_F_NOTIFY_ON_EMPTY] = "VIRTIO_F_NOTIFY_ON_EMPTY",
+    [VIRTIO_F_ANY_LAYOUT] = "VIRTIO_F_ANY_LAYOUT",
+    [VIRTIO_RING_F_INDIRECT_DESC] = "VIRTIO_RING_F_INDIRECT_DESC",
+    [VIRTIO_RING_F_EVENT_IDX] = "VIRTIO_RING_F_EVENT_IDX",
+    [30] = "VHOST_USER_F_PROTOCOL_FEATURES",
+    [VIRTIO_F_VERSION_1] = "VIRTIO_F_VERSION_1",
+    [VIRTIO_F_ACCESS_PLATFORM] = "VIRTIO_F_ACCESS_PLATFORM",
+    [VIRTIO_F_RING_PACKED] = "VIRTIO_F_RING_PACKED",
+    [VIRTIO_F_IN_ORDER] = "VIRTIO_F_IN_ORDER",
+    [VIRTIO_F_ORDER_PLATFORM] = "VIRTIO_F_ORDER_PLATFORM",
+    [VIRTIO_F_SR_IOV] = "VIRTIO_F_SR_IOV",
+    [VIRTIO_F_RING_RESET] = "VIRTIO_F_RING_RESET",
+    [VIRTIO_NET_F_NOTF_COAL] = "VIRTIO_NET_F_NOTF_COAL",
+    [VIRTIO_NET_F_HASH_REPORT] = "VIRTIO_NET_F_HASH_REPORT",
+    [VIRTIO_NET_F_RSS] = "VIRTIO_NET_F_RSS",
+    [VIRTIO_NET_F_RSC_EXT] = "VIRTIO_NET_F_RSC_EXT",
+    [VIRTIO_NET_F_STANDBY] = "VIRTIO_NET_F_STANDBY",
+    [VIRTIO_NET_F_SPEED_DUPLEX] = "VIRTIO_NET_F_SPEED_DUPLEX",
+};
+
+const char *vhd_vhost_feature_name(unsigned int b)
+{
+	return b < 64 ? feature_names[b] : NULL;
+}
+
+/* The port of VID's socket. The callbacks of one socket never run while
+ * its port is being freed (it is unregistered first), but another port may
+ * be: the lookup holds vhd_tables_lock. */
 static struct vhd_port *port_of_vid(int vid)
 {
 	char path[PATH_MAX];
+	struct vhd_port *found = NULL;
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
 		return NULL;
-	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+	pthread_mutex_lock(&vhd_tables_lock);
+	for (uint16_t i = 0; i < VHD_MAX_PORTS && found == NULL; i++) {
 		struct vhd_port *p = vhd_port_get(i);
 
 		if (p && p->type == VHD_PORT_VHOST &&
 		    strcmp(p->path, path) == 0)
-			return p;
+			found = p;
 	}
-	return NULL;
+	pthread_mutex_unlock(&vhd_tables_lock);
+	return found;
 }
 
 static int new_device(int vid)
@@ -72,6 +130,9 @@ static int new_device(int vid)
 	/* We poll: the guest need not kick us. */
 	for (uint16_t i = 0; i < nr_vring; i++)
 		rte_vhost_enable_guest_notification(vid, i, 0);
+	if (rte_vhost_get_negotiated_features(vid, &p->features) < 0)
+		p->features = 0;
+	p->numa_node = rte_vhost_get_numa_node(vid);
 	p->nr_qp = nr_qp;
 	p->connects++;
 	__atomic_store_n(&p->vid, vid, __ATOMIC_RELEASE);
@@ -99,18 +160,19 @@ static void destroy_device(int vid)
 static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
 	struct vhd_port *p = port_of_vid(vid);
-	uint32_t bit;
+	uint32_t bit, *mask;
 
 	/* Odd vrings are the guest's tx queues: polled while q < nr_qp,
-	 * librte_vhost itself skips disabled ones. */
-	if (p == NULL || p->conn_vid != vid || queue_id & 1 ||
-	    queue_id / 2 >= 32)
+	 * librte_vhost itself skips disabled ones (the mask is for
+	 * port/show). Even ones are the guest's rx queues, our tx queues. */
+	if (p == NULL || p->conn_vid != vid || queue_id / 2 >= 32)
 		return 0;
 	bit = UINT32_C(1) << (queue_id / 2);
+	mask = queue_id & 1 ? &p->guest_txq_mask : &p->guest_rxq_mask;
 	if (enable)
-		__atomic_fetch_or(&p->guest_rxq_mask, bit, __ATOMIC_RELEASE);
+		__atomic_fetch_or(mask, bit, __ATOMIC_RELEASE);
 	else
-		__atomic_fetch_and(&p->guest_rxq_mask, ~bit, __ATOMIC_RELEASE);
+		__atomic_fetch_and(mask, ~bit, __ATOMIC_RELEASE);
 	if (vhd_log_ratelimit(p))
 		VHD_LOG(DEBUG, port, "port %s: vring %u %s", p->name, queue_id,
 			enable ? "enabled" : "disabled");
@@ -126,16 +188,16 @@ static int new_connection(int vid)
 	if (p == NULL)
 		return -1;
 	if (p->conn_vid >= 0) {
-		if (vhd_log_ratelimit(p))
-			VHD_LOG(ERR, port,
-				"port %s: refused a second connection (vid %d) "
-				"while vid %d is connected",
-				p->name, vid, p->conn_vid);
+		vhd_port_error(p, EBUSY,
+			       "refused a second connection (vid %d) while vid "
+			       "%d is connected",
+			       vid, p->conn_vid);
 		return -1;
 	}
 	p->conn_vid = vid;
 	/* A new connection starts with no enabled queues. */
 	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -169,21 +231,21 @@ static int check_server_path(struct vhd_port *p)
 	     : S_ISDIR(st.st_mode)	 ? 0
 					 : -ENOTDIR;
 	if (rc < 0) {
-		VHD_LOG(ERR, port, "port %s: directory %s of %s: %s", p->name,
-			dir, p->path, strerror(-rc));
+		vhd_port_error(p, -rc, "directory %s of %s: %s", dir, p->path,
+			       strerror(-rc));
 		return rc;
 	}
 	if (access(dir, W_OK | X_OK) < 0) {
 		rc = -errno;
-		VHD_LOG(ERR, port, "port %s: cannot create %s: %s", p->name,
-			p->path, strerror(-rc));
+		vhd_port_error(p, -rc, "cannot create %s: %s", p->path,
+			       strerror(-rc));
 		return rc;
 	}
 	if (lstat(p->path, &st) < 0)
 		return 0;
 	if (!S_ISSOCK(st.st_mode)) {
-		VHD_LOG(ERR, port, "port %s: %s exists and is not a socket",
-			p->name, p->path);
+		vhd_port_error(p, EEXIST, "%s exists and is not a socket",
+			       p->path);
 		return -EEXIST;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
@@ -193,8 +255,8 @@ static int check_server_path(struct vhd_port *p)
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (rc == 0) {
-		VHD_LOG(ERR, port, "port %s: %s is in use by another process",
-			p->name, p->path);
+		vhd_port_error(p, EADDRINUSE, "%s is in use by another process",
+			       p->path);
 		return -EADDRINUSE;
 	}
 	VHD_LOG(INFO, port, "port %s: removing stale socket %s", p->name,
@@ -202,30 +264,36 @@ static int check_server_path(struct vhd_port *p)
 	return unlink(p->path) < 0 ? -errno : 0;
 }
 
+/* What can be checked before the port is published: a server socket's
+ * path. */
+int vhd_vhost_port_check(struct vhd_port *p)
+{
+	p->vid = -1;
+	p->conn_vid = -1;
+	p->numa_node = -1;
+	p->n_rxq = VHD_MAX_QUEUES;
+	return p->client ? 0 : check_server_path(p);
+}
+
 int vhd_vhost_port_start(struct vhd_port *p)
 {
 	uint64_t flags = p->client ? RTE_VHOST_USER_CLIENT : 0;
 	int rc;
 
-	p->vid = -1;
-	p->conn_vid = -1;
-	p->n_rxq = VHD_MAX_QUEUES;
-	if (!p->client && (rc = check_server_path(p)) < 0)
-		return rc;
 	if (rte_vhost_driver_register(p->path, flags) < 0) {
-		VHD_LOG(ERR, port, "port %s: cannot register %s", p->name,
-			p->path);
+		vhd_port_error(p, EINVAL, "cannot register %s", p->path);
 		return -EINVAL;
 	}
 	if (rte_vhost_driver_disable_features(
 		p->path, VHD_VHOST_DISABLED_FEATURES) < 0 ||
 	    rte_vhost_driver_callback_register(p->path, &vhost_ops) < 0) {
+		vhd_port_error(p, EINVAL, "cannot set up %s", p->path);
 		rc = -EINVAL;
 		goto fail;
 	}
 	if (rte_vhost_driver_start(p->path) < 0) {
-		VHD_LOG(ERR, port, "port %s: cannot start %s socket %s",
-			p->name, p->client ? "client" : "server", p->path);
+		vhd_port_error(p, EIO, "cannot start %s socket %s",
+			       p->client ? "client" : "server", p->path);
 		rc = -EIO;
 		goto fail;
 	}
@@ -240,6 +308,9 @@ fail:
 
 void vhd_vhost_port_stop(struct vhd_port *p)
 {
+	if (!p->started)
+		return;
+	p->started = false;
 	/* Closes the connection (destroy_device runs) and, for a server,
 	 * removes the socket file. */
 	if (rte_vhost_driver_unregister(p->path) < 0)

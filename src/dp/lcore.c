@@ -22,17 +22,54 @@ void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port)
 	uint16_t n = tb->n;
 
 	tb->n = 0;
-	lc->dirty &= ~(UINT64_C(1) << port);
 	vhd_port_tx(lc, port, tb->pkts, n, NULL);
 }
 
+/* Flush every buffer written since the last flush: a list of ports, not a
+ * scan of all VHD_MAX_PORTS buffers (a buffer flushed when it filled up
+ * stays listed, and may be empty now). */
 static void flush_all(struct vhd_lcore *lc)
 {
-	while (lc->dirty) {
-		uint16_t port = (uint16_t)__builtin_ctzll(lc->dirty);
+	for (uint16_t i = 0; i < lc->n_dirty; i++) {
+		uint16_t port = lc->dirty[i];
+		struct vhd_txbuf *tb = &lc->tx[port];
 
-		vhd_lcore_flush_port(lc, port);
+		tb->listed = false;
+		if (tb->n)
+			vhd_lcore_flush_port(lc, port);
 	}
+	lc->n_dirty = 0;
+}
+
+int vhd_lcore_alloc(struct vhd_lcore *lc)
+{
+	int socket = (int)rte_lcore_to_socket_id(lc->lcore_id);
+
+#define LC_ALLOC(f, n)                                                 \
+	(lc->f = rte_zmalloc_socket("vhd_lcore", sizeof(*lc->f) * (n), \
+				    RTE_CACHE_LINE_SIZE, socket)) == NULL
+	if (LC_ALLOC(dirty, VHD_MAX_PORTS) || LC_ALLOC(stats, VHD_MAX_PORTS) ||
+	    LC_ALLOC(brstats, VHD_MAX_BRIDGES) || LC_ALLOC(tx, VHD_MAX_PORTS) ||
+	    LC_ALLOC(memo, VHD_MAX_PORTS)) {
+		vhd_lcore_free(lc);
+		return -ENOMEM;
+	}
+#undef LC_ALLOC
+	return 0;
+}
+
+void vhd_lcore_free(struct vhd_lcore *lc)
+{
+	rte_free(lc->dirty);
+	rte_free(lc->stats);
+	rte_free(lc->brstats);
+	rte_free(lc->tx);
+	rte_free(lc->memo);
+	lc->dirty = NULL;
+	lc->stats = NULL;
+	lc->brstats = NULL;
+	lc->tx = NULL;
+	lc->memo = NULL;
 }
 
 /* Receive a burst from queue Q of P and switch it; false if it was empty. */

@@ -8,7 +8,9 @@
  * the other port). The main design choice: the burst is reduced to its runs
  * of equal MACs before touching the table, since a burst from one guest is
  * nearly always one flow; a flood is one mbuf with its refcnt set to the
- * number of destinations, never a copy.
+ * number of destinations, never a copy. The bridge's port list (its flood
+ * list) is read once per burst: the control thread replaces it whole
+ * (RCU) when a port joins or leaves.
  */
 #include <stdio.h>
 
@@ -32,6 +34,11 @@ struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,
 	br->idx = idx;
 	br->mode = bc->mode;
 	br->mac_aging = bc->mac_aging;
+	br->ports = rte_zmalloc("vhd_ports", sizeof(*br->ports), 0);
+	if (br->ports == NULL) {
+		rte_free(br);
+		return NULL;
+	}
 	if (br->mode == VHD_BR_LEARNING) {
 		int rc;
 
@@ -44,6 +51,7 @@ struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,
 			VHD_LOG(ERR, bridge, "bridge %s: fdb: %s", br->name,
 				rte_strerror(-rc));
 			rte_free(br->fdb);
+			rte_free(br->ports);
 			rte_free(br);
 			return NULL;
 		}
@@ -59,6 +67,7 @@ void vhd_bridge_free(struct vhd_bridge *br)
 		vhd_fdb_free(br->fdb);
 		rte_free(br->fdb);
 	}
+	rte_free(br->ports);
 	rte_free(br);
 }
 
@@ -69,11 +78,12 @@ void vhd_bridge_age(struct vhd_bridge *br)
 }
 
 static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
-		  uint16_t in_port, struct rte_mbuf *m)
+		  const struct vhd_portlist *pl, uint16_t in_port,
+		  struct rte_mbuf *m)
 {
-	uint16_t n = br->n_ports - 1; /* the ingress port is a member */
+	uint16_t n = pl->n - 1; /* the ingress port is a member */
 
-	if (unlikely(n == 0)) {
+	if (unlikely(pl->n <= 1)) {
 		lc->stats[in_port].drop[VHD_DROP_NO_DEST]++;
 		rte_pktmbuf_free(m);
 		return;
@@ -81,9 +91,9 @@ static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 	lc->brstats[br->idx].flooded++;
 	/* We hold the only reference: a plain store, not an atomic add. */
 	rte_mbuf_refcnt_set(m, n);
-	for (uint16_t i = 0; i < br->n_ports; i++)
-		if (br->ports[i] != in_port)
-			vhd_tx_buffer(lc, br->ports[i], m);
+	for (uint16_t i = 0; i < pl->n; i++)
+		if (pl->port[i] != in_port)
+			vhd_tx_buffer(lc, pl->port[i], m);
 }
 
 /* Hand a whole burst to one port: straight to tx when nothing is buffered
@@ -104,13 +114,14 @@ static void to_port(struct vhd_lcore *lc, uint16_t out, struct rte_mbuf **pkts,
  * reference per destination port, and the burst goes to each port whole,
  * as a unicast burst would. */
 static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
-			uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+			const struct vhd_portlist *pl, uint16_t in_port,
+			struct rte_mbuf **pkts, uint16_t n,
 			const struct vhd_burst *b)
 {
-	uint16_t k = br->n_ports - 1; /* the ingress port is a member */
+	uint16_t k = pl->n - 1; /* the ingress port is a member */
 	struct vhd_burst shared = {.bytes = b->bytes, .plain = false};
 
-	if (unlikely(k == 0)) {
+	if (unlikely(pl->n <= 1)) {
 		lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
 		rte_pktmbuf_free_bulk(pkts, n);
 		return;
@@ -121,9 +132,9 @@ static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
 			rte_mbuf_refcnt_set(pkts[i], k);
 		b = &shared; /* more than one reference each now */
 	}
-	for (uint16_t i = 0; i < br->n_ports; i++)
-		if (br->ports[i] != in_port)
-			to_port(lc, br->ports[i], pkts, n, b);
+	for (uint16_t i = 0; i < pl->n; i++)
+		if (pl->port[i] != in_port)
+			to_port(lc, pl->port[i], pkts, n, b);
 }
 
 /* The memo of IN_PORT on this lcore, emptied if the FDB has changed since
@@ -185,7 +196,8 @@ static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
 }
 
 static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
-			   uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
+			   const struct vhd_portlist *pl, uint16_t in_port,
+			   struct rte_mbuf **pkts, uint16_t n,
 			   const struct vhd_burst *b)
 {
 	/* The burst as runs of equal MACs: US/UD hold each run's source and
@@ -215,7 +227,7 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 
 	if (kd == 1 && uport[0] != in_port) {
 		if (uport[0] == VHD_PORT_NONE)
-			flood_burst(lc, br, in_port, pkts, n, b);
+			flood_burst(lc, br, pl, in_port, pkts, n, b);
 		else
 			to_port(lc, uport[0], pkts, n, b);
 		return;
@@ -227,7 +239,7 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		/* Multicast and broadcast MACs are never learned, so they
 		 * read as unknown and flood like unknown unicast. */
 		if (out == VHD_PORT_NONE)
-			flood(lc, br, in_port, m);
+			flood(lc, br, pl, in_port, m);
 		else if (unlikely(out == in_port)) {
 			lc->stats[in_port].drop[VHD_DROP_NO_DEST]++;
 			rte_pktmbuf_free(m);
@@ -240,17 +252,20 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
 		      const struct vhd_burst *b)
 {
-	if (br->mode == VHD_BR_XCONNECT) {
-		uint16_t out =
-		    br->ports[0] == in_port ? br->ports[1] : br->ports[0];
+	const struct vhd_portlist *pl =
+	    __atomic_load_n(&br->ports, __ATOMIC_ACQUIRE);
 
-		if (unlikely(br->n_ports != 2)) {
+	if (br->mode == VHD_BR_XCONNECT) {
+		/* Until its second port is added, an xconnect has nowhere to
+		 * send. */
+		if (unlikely(pl->n != 2)) {
 			lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
 			rte_pktmbuf_free_bulk(pkts, n);
 			return;
 		}
-		to_port(lc, out, pkts, n, b);
+		to_port(lc, pl->port[0] == in_port ? pl->port[1] : pl->port[0],
+			pkts, n, b);
 		return;
 	}
-	learning_input(lc, br, in_port, pkts, n, b);
+	learning_input(lc, br, pl, in_port, pkts, n, b);
 }

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl/cmd_switch.c: the control commands for bridges, ports, the FDB and
+ * the running config. Control thread only.
+ *
+ * The handlers only translate: arguments to switch.c's calls (which
+ * validate with the config file's own code and do the change), state to
+ * JSON. The control thread is the only writer of the tables, so it reads
+ * them here without locks; counters are summed over the lcores at read
+ * time and may be one burst old.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+
+#include "cmds.h"
+#include "vhd.h"
+
+static const char *mode_name(enum vhd_bridge_mode m)
+{
+	return m == VHD_BR_LEARNING ? "learning" : "xconnect";
+}
+
+json_t *vhd_port_stats_json(const struct vhd_port_stats *s)
+{
+	json_t *o = json_pack(
+	    "{s:I,s:I,s:I,s:I}", "rx_packets", (json_int_t)s->rx_pkts,
+	    "rx_bytes", (json_int_t)s->rx_bytes, "tx_packets",
+	    (json_int_t)s->tx_pkts, "tx_bytes", (json_int_t)s->tx_bytes);
+
+	for (int d = 0; o && d < VHD_DROP_MAX; d++)
+		json_object_set_new(o, vhd_drop_names[d],
+				    json_integer((json_int_t)s->drop[d]));
+	return o;
+}
+
+/* ---------------------------------------------------------------- bridges */
+
+static json_t *bridge_json(const struct vhd_bridge *b)
+{
+	const struct vhd_bridge_conf *bc = &vhd_running->bridges[b->idx];
+	struct vhd_bridge_stats s = {0};
+	json_t *o, *ports = json_array();
+
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		const struct vhd_bridge_stats *x =
+		    &vhd_lcores[l].brstats[b->idx];
+
+		s.learned += x->learned;
+		s.moved += x->moved;
+		s.learn_full += x->learn_full;
+		s.flooded += x->flooded;
+	}
+	for (uint16_t i = 0; i < b->ports->n; i++)
+		json_array_append_new(
+		    ports, json_string(vhd_ports[b->ports->port[i]]->name));
+	o = json_pack("{s:s,s:s,s:I,s:I,s:o,s:I}", "name", b->name, "mode",
+		      mode_name(b->mode), "mac_aging",
+		      (json_int_t)bc->mac_aging, "mac_table_size",
+		      (json_int_t)bc->mac_table_size, "ports", ports, "flooded",
+		      (json_int_t)s.flooded);
+	if (o && b->fdb) {
+		json_object_set_new(o, "fdb_entries",
+				    json_integer(vhd_fdb_count(b->fdb)));
+		json_object_set_new(o, "learned", json_integer(s.learned));
+		json_object_set_new(o, "moved", json_integer(s.moved));
+		json_object_set_new(o, "aged", json_integer(b->aged));
+		json_object_set_new(o, "learn_table_full",
+				    json_integer(s.learn_full));
+	}
+	return o;
+}
+
+void vhd_cmd_bridge_add(struct vhd_ctl_req *req, int argc,
+			const char *const *argv)
+{
+	char err[512];
+	int slot = vhd_switch_bridge_add(argv[0], argc - 1, argv + 1, err,
+					 sizeof(err));
+
+	if (slot < 0)
+		vhd_ctl_err(req, -slot, "%s", err);
+	else
+		vhd_ctl_ok(req, bridge_json(vhd_bridges[slot]));
+}
+
+void vhd_cmd_bridge_del(struct vhd_ctl_req *req, int argc,
+			const char *const *argv)
+{
+	char err[512];
+	int rc = vhd_switch_bridge_del(argv[0], err, sizeof(err));
+
+	RTE_SET_USED(argc);
+	if (rc < 0)
+		vhd_ctl_err(req, -rc, "%s", err);
+	else
+		vhd_ctl_ok(req, NULL);
+}
+
+void vhd_cmd_bridge_list(struct vhd_ctl_req *req, int argc,
+			 const char *const *argv)
+{
+	json_t *a = json_array();
+
+	RTE_SET_USED(argc);
+	RTE_SET_USED(argv);
+	for (uint16_t i = 0; i < vhd_running->n_bridges; i++) {
+		const struct vhd_bridge *b = vhd_bridges[i];
+
+		if (b == NULL)
+			continue;
+		json_array_append_new(
+		    a,
+		    json_pack(
+			"{s:s,s:s,s:i,s:I}", "name", b->name, "mode",
+			mode_name(b->mode), "ports", b->ports->n, "fdb_entries",
+			(json_int_t)(b->fdb ? vhd_fdb_count(b->fdb) : 0)));
+	}
+	vhd_ctl_ok(req, a);
+}
+
+static const struct vhd_bridge *bridge_arg(struct vhd_ctl_req *req,
+					   const char *name)
+{
+	const struct vhd_bridge *b = vhd_bridge_find(name);
+
+	if (b == NULL)
+		vhd_ctl_err(req, ENOENT, "no bridge %s", name);
+	return b;
+}
+
+void vhd_cmd_bridge_show(struct vhd_ctl_req *req, int argc,
+			 const char *const *argv)
+{
+	const struct vhd_bridge *b = bridge_arg(req, argv[0]);
+
+	RTE_SET_USED(argc);
+	if (b)
+		vhd_ctl_ok(req, bridge_json(b));
+}
+
+/* ---------------------------------------------------------------- ports */
+
+static json_t *queue_list(uint32_t mask)
+{
+	json_t *a = json_array();
+
+	for (unsigned int q = 0; q < 32; q++)
+		if (mask & (UINT32_C(1) << q))
+			json_array_append_new(a, json_integer(q));
+	return a;
+}
+
+static json_t *port_json(const struct vhd_port *p, bool detail)
+{
+	const struct vhd_port_conf *pc = &vhd_running->ports[p->idx];
+	struct vhd_port_stats s;
+	json_t *o;
+
+	vhd_port_stats_sum(p->idx, &s);
+	o = json_pack("{s:s,s:s,s:s,s:s}", "name", p->name, "bridge",
+		      vhd_bridges[p->bridge]->name, "type",
+		      p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev",
+		      "state", vhd_port_up(p) ? "up" : "down");
+	if (o == NULL)
+		return NULL;
+	if (!detail) {
+		uint64_t drops = 0;
+
+		for (int d = 0; d < VHD_DROP_MAX; d++)
+			drops += s.drop[d];
+		json_object_set_new(o, "rx_packets", json_integer(s.rx_pkts));
+		json_object_set_new(o, "tx_packets", json_integer(s.tx_pkts));
+		json_object_set_new(o, "drops", json_integer(drops));
+		return o;
+	}
+	if (p->type == VHD_PORT_VHOST) {
+		bool up = vhd_port_up(p);
+		uint64_t f = up ? p->features : 0;
+		json_t *feat = json_array();
+
+		for (unsigned int b = 0; b < 64; b++)
+			if (f & (UINT64_C(1) << b)) {
+				const char *n = vhd_vhost_feature_name(b);
+				char buf[32];
+
+				if (n == NULL) {
+					snprintf(buf, sizeof(buf), "bit %u", b);
+					n = buf;
+				}
+				json_array_append_new(feat, json_string(n));
+			}
+		json_object_set_new(o, "path", json_string(p->path));
+		json_object_set_new(
+		    o, "mode", json_string(p->client ? "client" : "server"));
+		json_object_set_new(o, "connected",
+				    json_boolean(p->conn_vid >= 0));
+		json_object_set_new(o, "features", feat);
+		json_object_set_new(o, "queue_pairs",
+				    json_integer(up ? p->nr_qp : 0));
+		json_object_set_new(
+		    o, "rxq_enabled",
+		    queue_list(up ? __atomic_load_n(&p->guest_rxq_mask,
+						    __ATOMIC_RELAXED)
+				  : 0));
+		json_object_set_new(
+		    o, "txq_enabled",
+		    queue_list(up ? __atomic_load_n(&p->guest_txq_mask,
+						    __ATOMIC_RELAXED)
+				  : 0));
+		json_object_set_new(o, "numa_node",
+				    json_integer(up ? p->numa_node : -1));
+		json_object_set_new(o, "connects", json_integer(p->connects));
+	} else {
+		json_object_set_new(o, "devargs", json_string(pc->devargs));
+		json_object_set_new(o, "ethdev_port", json_integer(p->eth_id));
+		json_object_set_new(o, "rx_queues", json_integer(p->n_rxq));
+		json_object_set_new(o, "tx_queues", json_integer(p->n_txq));
+		json_object_set_new(
+		    o, "numa_node",
+		    json_integer(rte_eth_dev_socket_id(p->eth_id)));
+	}
+	pthread_mutex_lock(&vhd_tables_lock);
+	json_object_set_new(o, "last_error",
+			    p->last_error[0] ? json_pack("{s:s,s:i}", "message",
+							 p->last_error, "errno",
+							 p->last_errno)
+					     : json_null());
+	pthread_mutex_unlock(&vhd_tables_lock);
+	json_object_set_new(o, "stats", vhd_port_stats_json(&s));
+	return o;
+}
+
+void vhd_cmd_port_add(struct vhd_ctl_req *req, int argc,
+		      const char *const *argv)
+{
+	char err[512];
+	int slot =
+	    vhd_switch_port_add(argv[0], argc - 1, argv + 1, err, sizeof(err));
+
+	if (slot < 0)
+		vhd_ctl_err(req, -slot, "%s", err);
+	else
+		vhd_ctl_ok(req, port_json(vhd_ports[slot], true));
+}
+
+void vhd_cmd_port_del(struct vhd_ctl_req *req, int argc,
+		      const char *const *argv)
+{
+	char err[512];
+	int rc = vhd_switch_port_del(argv[0], err, sizeof(err));
+
+	RTE_SET_USED(argc);
+	if (rc < 0)
+		vhd_ctl_err(req, -rc, "%s", err);
+	else
+		vhd_ctl_ok(req, NULL);
+}
+
+void vhd_cmd_port_list(struct vhd_ctl_req *req, int argc,
+		       const char *const *argv)
+{
+	json_t *a = json_array();
+
+	RTE_SET_USED(argc);
+	RTE_SET_USED(argv);
+	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
+		if (vhd_ports[i])
+			json_array_append_new(a,
+					      port_json(vhd_ports[i], false));
+	vhd_ctl_ok(req, a);
+}
+
+static const struct vhd_port *port_arg(struct vhd_ctl_req *req,
+				       const char *name)
+{
+	const struct vhd_port *p = vhd_port_find(name);
+
+	if (p == NULL)
+		vhd_ctl_err(req, ENOENT, "no port %s", name);
+	return p;
+}
+
+void vhd_cmd_port_show(struct vhd_ctl_req *req, int argc,
+		       const char *const *argv)
+{
+	const struct vhd_port *p = port_arg(req, argv[0]);
+
+	RTE_SET_USED(argc);
+	if (p)
+		vhd_ctl_ok(req, port_json(p, true));
+}
+
+/* ---------------------------------------------------------------- fdb */
+
+static void fdb_entries(json_t *a, const struct vhd_bridge *b)
+{
+	const struct vhd_fdb *f = b->fdb;
+
+	for (uint32_t i = 0; f && i < f->n_ent; i++) {
+		const struct vhd_fdb_entry *e = &f->ent[i];
+		uint16_t port = __atomic_load_n(&e->port, __ATOMIC_ACQUIRE);
+		uint8_t m[8];
+		char mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		if (port == VHD_PORT_NONE || vhd_ports[port] == NULL)
+			continue;
+		memcpy(m, &e->key, sizeof(m));
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 m[0], m[1], m[2], m[3], m[4], m[5]);
+		json_array_append_new(
+		    a,
+		    json_pack("{s:s,s:s,s:s,s:o,s:b}", "bridge", b->name, "mac",
+			      mac, "port", vhd_ports[port]->name, "age",
+			      e->is_static ? json_null()
+					   : json_integer(vhd_clock - e->seen),
+			      "static", e->is_static));
+	}
+}
+
+void vhd_cmd_fdb_show(struct vhd_ctl_req *req, int argc,
+		      const char *const *argv)
+{
+	json_t *a;
+
+	if (argc == 1) {
+		const struct vhd_bridge *b = bridge_arg(req, argv[0]);
+
+		if (b == NULL)
+			return;
+		a = json_array();
+		fdb_entries(a, b);
+	} else {
+		a = json_array();
+		for (uint16_t i = 0; i < vhd_running->n_bridges; i++)
+			if (vhd_bridges[i])
+				fdb_entries(a, vhd_bridges[i]);
+	}
+	vhd_ctl_ok(req, a);
+}
+
+/* The FDB of bridge NAME, or NULL after answering REQ. */
+static struct vhd_fdb *fdb_arg(struct vhd_ctl_req *req, const char *name)
+{
+	const struct vhd_bridge *b = bridge_arg(req, name);
+
+	if (b && b->fdb == NULL)
+		vhd_ctl_err(req, EINVAL,
+			    "bridge %s is an xconnect: it has no FDB", name);
+	return b ? b->fdb : NULL;
+}
+
+/* The FDB key of unicast MAC S, or -1 after answering REQ. */
+static int mac_arg(struct vhd_ctl_req *req, const char *s, uint64_t *key)
+{
+	struct rte_ether_addr ea;
+	uint8_t k[8] = {0};
+
+	if (rte_ether_unformat_addr(s, &ea) < 0) {
+		vhd_ctl_err(req, EINVAL, "'%s' is not a MAC address", s);
+		return -1;
+	}
+	if (!rte_is_unicast_ether_addr(&ea) || rte_is_zero_ether_addr(&ea)) {
+		vhd_ctl_err(req, EINVAL, "%s is not a unicast MAC address", s);
+		return -1;
+	}
+	memcpy(k, &ea, sizeof(ea));
+	*key = vhd_fdb_key(k);
+	return 0;
+}
+
+void vhd_cmd_fdb_add(struct vhd_ctl_req *req, int argc, const char *const *argv)
+{
+	struct vhd_fdb *f = fdb_arg(req, argv[0]);
+	const struct vhd_port *p;
+	uint64_t key;
+	int rc;
+
+	RTE_SET_USED(argc);
+	if (f == NULL || mac_arg(req, argv[1], &key) < 0 ||
+	    (p = port_arg(req, argv[2])) == NULL)
+		return;
+	if (strcmp(vhd_bridges[p->bridge]->name, argv[0]) != 0) {
+		vhd_ctl_err(req, EINVAL, "port %s is not on bridge %s", p->name,
+			    argv[0]);
+		return;
+	}
+	rc = vhd_fdb_add_static(f, key, p->idx);
+	if (rc < 0)
+		vhd_ctl_err(req, -rc, "bridge %s: MAC table full (%u entries)",
+			    argv[0], f->cap);
+	else
+		vhd_ctl_ok(req, NULL);
+}
+
+void vhd_cmd_fdb_del(struct vhd_ctl_req *req, int argc, const char *const *argv)
+{
+	struct vhd_fdb *f = fdb_arg(req, argv[0]);
+	uint64_t key;
+
+	RTE_SET_USED(argc);
+	if (f == NULL || mac_arg(req, argv[1], &key) < 0)
+		return;
+	if (vhd_fdb_del(f, key) < 0)
+		vhd_ctl_err(req, ENOENT, "bridge %s has no entry for %s",
+			    argv[0], argv[1]);
+	else
+		vhd_ctl_ok(req, NULL);
+}
+
+void vhd_cmd_fdb_flush(struct vhd_ctl_req *req, int argc,
+		       const char *const *argv)
+{
+	uint32_t n = 0;
+
+	if (argc == 1) {
+		struct vhd_fdb *f = fdb_arg(req, argv[0]);
+
+		if (f == NULL)
+			return;
+		n = vhd_fdb_flush(f, VHD_PORT_NONE, false);
+	} else {
+		for (uint16_t i = 0; i < vhd_running->n_bridges; i++)
+			if (vhd_bridges[i] && vhd_bridges[i]->fdb)
+				n += vhd_fdb_flush(vhd_bridges[i]->fdb,
+						   VHD_PORT_NONE, false);
+	}
+	vhd_ctl_ok(req, json_pack("{s:I}", "flushed", (json_int_t)n));
+}
+
+/* ---------------------------------------------------------------- config */
+
+void vhd_cmd_config_show(struct vhd_ctl_req *req, int argc,
+			 const char *const *argv)
+{
+	char *text = vhd_config_format(vhd_running);
+
+	RTE_SET_USED(argc);
+	RTE_SET_USED(argv);
+	if (text == NULL) {
+		vhd_ctl_err(req, ENOMEM, "out of memory");
+		return;
+	}
+	vhd_ctl_ok(req, json_pack("{s:s}", "config", text));
+	free(text);
+}
+
+/* Write TEXT to FILE atomically: a temporary file in the same directory,
+ * synced, then renamed over FILE. */
+static int write_atomic(const char *file, const char *text, char *err,
+			size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	size_t len = strlen(text);
+	int fd, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", file);
+		return -ENAMETOOLONG;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(dir, sizeof(dir), "%s", file);
+		snprintf(err, errlen, "cannot write in %s: %s", dirname(dir),
+			 strerror(-rc));
+		return rc;
+	}
+	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, 0644) < 0 ||
+	    fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, file) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", file,
+			 strerror(-rc));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+void vhd_cmd_config_save(struct vhd_ctl_req *req, int argc,
+			 const char *const *argv)
+{
+	const char *file = argc == 1 ? argv[0] : vhd_running->file;
+	char err[PATH_MAX + 128];
+	char *text;
+	int rc;
+
+	if (argc == 1 && file[0] != '/') {
+		vhd_ctl_err(req, EINVAL, "'%s': give an absolute path", file);
+		return;
+	}
+	text = vhd_config_format(vhd_running);
+	if (text == NULL) {
+		vhd_ctl_err(req, ENOMEM, "out of memory");
+		return;
+	}
+	rc = write_atomic(file, text, err, sizeof(err));
+	free(text);
+	if (rc < 0)
+		vhd_ctl_err(req, -rc, "%s", err);
+	else
+		vhd_ctl_ok(req, json_pack("{s:s}", "file", file));
+}

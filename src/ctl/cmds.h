@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl/cmds.h: the control commands' handlers, one file per area, listed
+ * in one table (commands.c). Control thread only.
+ */
+#ifndef VHD_CTL_CMDS_H
+#define VHD_CTL_CMDS_H
+
+#include "vhd_ctl.h"
+
+/* cmd_switch.c: bridges, ports, the FDB, the running config. */
+vhd_ctl_fn vhd_cmd_bridge_add, vhd_cmd_bridge_del, vhd_cmd_bridge_list,
+    vhd_cmd_bridge_show;
+vhd_ctl_fn vhd_cmd_port_add, vhd_cmd_port_del, vhd_cmd_port_list,
+    vhd_cmd_port_show;
+vhd_ctl_fn vhd_cmd_fdb_show, vhd_cmd_fdb_add, vhd_cmd_fdb_del,
+    vhd_cmd_fdb_flush;
+vhd_ctl_fn vhd_cmd_config_show, vhd_cmd_config_save;
+
+/* A port's counters as JSON ({"rx_packets": ..., "drop_...": ...}). */
+struct vhd_port_stats;
+json_t *vhd_port_stats_json(const struct vhd_port_stats *s);
+
+/* cmd_stats.c: counters and lcore load. */
+vhd_ctl_fn vhd_cmd_stats, vhd_cmd_stats_clear, vhd_cmd_lcores;
+/* Once a second from the control loop: sample each lcore's load. */
+void vhd_cmd_lcores_tick(void);
+
+/* cmd_capture.c */
+vhd_ctl_fn vhd_cmd_capture;
+
+#endif

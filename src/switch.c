@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * switch.c: the running switch: bridges and ports added and removed while
+ * the lcores forward, at start-up from the config file and at run time from
+ * the control socket. Control thread only.
+ *
+ * Main design choice: one path for both. The config file is loaded into
+ * vhd_running (struct vhd_config, whose slots are the indexes in
+ * vhd_ports[] and vhd_bridges[]) and each of its bridges and ports is then
+ * started exactly as one added at run time, so a saved config reproduces
+ * the switch. A change reaches the lcores as OVS and DPDK's vhost example
+ * do it: build the new object or list aside, publish it with a release
+ * store, and free what it replaced only after every lcore has passed a
+ * quiescent state (rte_rcu_qsbr_synchronize). A port leaves in the reverse
+ * order it came: its socket first (no callback can follow), then the
+ * lcores stop polling it, then its bridge stops flooding to it, its FDB
+ * entries go, and only then is it freed. Nothing of a failed add stays.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "vhd.h"
+#include "vhd_capture.h"
+
+struct vhd_config *vhd_running;
+pthread_mutex_t vhd_tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void grace_period(void)
+{
+	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
+}
+
+void vhd_port_error(struct vhd_port *p, int errnum, const char *fmt, ...)
+{
+	char msg[sizeof(p->last_error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&vhd_tables_lock);
+	memcpy(p->last_error, msg, sizeof(msg));
+	p->last_errno = errnum;
+	pthread_mutex_unlock(&vhd_tables_lock);
+	/* A guest can make this happen: rate-limited. */
+	if (vhd_log_ratelimit(p))
+		VHD_LOG(ERR, port, "port %s: %s", p->name, msg);
+}
+
+struct vhd_port *vhd_port_find(const char *name)
+{
+	int i = vhd_running ? vhd_config_port_slot(vhd_running, name) : -1;
+
+	return i < 0 ? NULL : vhd_ports[i];
+}
+
+struct vhd_bridge *vhd_bridge_find(const char *name)
+{
+	int i = vhd_running ? vhd_config_bridge_slot(vhd_running, name) : -1;
+
+	return i < 0 ? NULL : vhd_bridges[i];
+}
+
+/* Publish BR's port list with PORT added (ADD) or taken out, and free the
+ * old one after a grace period. */
+static int set_member(struct vhd_bridge *br, uint16_t port, bool add)
+{
+	struct vhd_portlist *old = br->ports, *nl;
+	uint16_t n = 0;
+
+	nl = rte_zmalloc("vhd_ports",
+			 sizeof(*nl) + sizeof(nl->port[0]) * (old->n + 1), 0);
+	if (nl == NULL)
+		return -ENOMEM;
+	for (uint16_t i = 0; i < old->n; i++)
+		if (old->port[i] != port)
+			nl->port[n++] = old->port[i];
+	if (add)
+		nl->port[n++] = port;
+	nl->n = n;
+	__atomic_store_n(&br->ports, nl, __ATOMIC_RELEASE);
+	grace_period();
+	rte_free(old);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- bridges */
+
+static int bridge_start(uint16_t slot, char *err, size_t errlen)
+{
+	struct vhd_bridge *br =
+	    vhd_bridge_create(&vhd_running->bridges[slot], slot);
+
+	if (br == NULL) {
+		snprintf(err, errlen, "bridge %s: cannot create its tables",
+			 vhd_running->bridges[slot].name);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&vhd_tables_lock);
+	__atomic_store_n(&vhd_bridges[slot], br, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vhd_tables_lock);
+	return 0;
+}
+
+static void bridge_remove(uint16_t slot)
+{
+	struct vhd_bridge *br = vhd_bridges[slot];
+
+	if (br != NULL) {
+		pthread_mutex_lock(&vhd_tables_lock);
+		__atomic_store_n(&vhd_bridges[slot], NULL, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vhd_tables_lock);
+		grace_period();
+		for (uint16_t l = 0; l < vhd_n_lcores; l++)
+			memset(&vhd_lcores[l].brstats[slot], 0,
+			       sizeof(vhd_lcores[l].brstats[slot]));
+		vhd_bridge_free(br);
+	}
+	vhd_config_del_bridge(vhd_running, slot);
+}
+
+int vhd_switch_bridge_add(const char *name, int argc, const char *const *argv,
+			  char *err, size_t errlen)
+{
+	int slot, rc;
+
+	if (vhd_config_bridge_slot(vhd_running, name) >= 0) {
+		snprintf(err, errlen, "bridge %s exists", name);
+		return -EEXIST;
+	}
+	slot =
+	    vhd_config_add_bridge(vhd_running, name, argc, argv, err, errlen);
+	if (slot < 0)
+		return -EINVAL;
+	rc = bridge_start((uint16_t)slot, err, errlen);
+	if (rc < 0) {
+		vhd_config_del_bridge(vhd_running, (uint16_t)slot);
+		return rc;
+	}
+	VHD_LOG(INFO, bridge, "bridge %s added", name);
+	return slot;
+}
+
+int vhd_switch_bridge_del(const char *name, char *err, size_t errlen)
+{
+	int slot = vhd_config_bridge_slot(vhd_running, name);
+	struct vhd_bridge *br;
+
+	if (slot < 0) {
+		snprintf(err, errlen, "no bridge %s", name);
+		return -ENOENT;
+	}
+	br = vhd_bridges[slot];
+	if (br->ports->n) {
+		int len = snprintf(err, errlen,
+				   "bridge %s still has %u port(s) (delete "
+				   "them first):",
+				   name, br->ports->n);
+
+		for (uint16_t i = 0;
+		     i < br->ports->n && len > 0 && (size_t)len < errlen; i++)
+			len += snprintf(err + len, errlen - len, " %s",
+					vhd_ports[br->ports->port[i]]->name);
+		return -EBUSY;
+	}
+	bridge_remove((uint16_t)slot);
+	VHD_LOG(INFO, bridge, "bridge %s deleted", name);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ports */
+
+static void port_remove(uint16_t slot)
+{
+	struct vhd_port *p = vhd_ports[slot];
+	struct vhd_bridge *br;
+
+	if (p == NULL) {
+		vhd_config_del_port(vhd_running, slot);
+		return;
+	}
+	br = vhd_bridges[p->bridge];
+	if (p->cap)
+		vhd_capture_stop(p, true);
+	/* No callback of this socket can follow; destroy_device has run
+	 * and waited for the lcores to leave the device's vrings. */
+	if (p->type == VHD_PORT_VHOST)
+		vhd_vhost_port_stop(p);
+	/* The lcores stop polling it: after the grace period no burst from
+	 * it is being switched, so its bridge can stop counting it as a
+	 * member (a flood's references are counted from that list). Frames
+	 * to it meanwhile find no port and are freed. */
+	pthread_mutex_lock(&vhd_tables_lock);
+	__atomic_store_n(&vhd_ports[slot], NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vhd_tables_lock);
+	grace_period();
+	while (set_member(br, slot, false) < 0)
+		rte_delay_us_sleep(1000); /* out of memory: wait for it */
+	if (vhd_sched_build() < 0)
+		VHD_LOG(WARNING, port, "port %s: rx schedule not rebuilt",
+			p->name);
+	if (br->fdb)
+		vhd_fdb_flush(br->fdb, slot, true);
+	grace_period();
+	if (p->type == VHD_PORT_ETH)
+		vhd_eth_port_stop(p);
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		struct vhd_lcore *lc = &vhd_lcores[l];
+
+		memset(&lc->stats[slot], 0, sizeof(lc->stats[slot]));
+		memset(&lc->memo[slot], 0, sizeof(lc->memo[slot]));
+	}
+	rte_free(p);
+	vhd_config_del_port(vhd_running, slot);
+}
+
+/* Start the port of config slot SLOT: check and set up what can fail
+ * before anyone sees it, publish it (bridge first, then the port, then
+ * the lcores' rx lists), then open its socket. */
+static int port_start(uint16_t slot, char *err, size_t errlen)
+{
+	const struct vhd_port_conf *pc = &vhd_running->ports[slot];
+	struct vhd_bridge *br = vhd_bridges[pc->bridge];
+	struct vhd_port *p;
+	int rc;
+
+	p = rte_zmalloc("vhd_port", sizeof(*p), RTE_CACHE_LINE_SIZE);
+	if (p == NULL) {
+		snprintf(err, errlen, "port %s: out of memory", pc->name);
+		return -ENOMEM;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", pc->name);
+	p->type = pc->type;
+	p->idx = slot;
+	p->bridge = pc->bridge;
+	p->client = pc->client;
+	p->vid = -1;
+	snprintf(p->path, sizeof(p->path), "%s", pc->path);
+	for (int q = 0; q < VHD_MAX_QUEUES; q++)
+		rte_spinlock_init(&p->txq_lock[q]);
+	rc = p->type == VHD_PORT_ETH ? vhd_eth_port_start(p, pc)
+				     : vhd_vhost_port_check(p);
+	if (rc < 0) {
+		snprintf(err, errlen, "port %s: %s", p->name, p->last_error);
+		rte_free(p);
+		return rc;
+	}
+	/* Counters from zero (a slot's last port left them zeroed). */
+	rc = set_member(br, slot, true);
+	if (rc == 0) {
+		pthread_mutex_lock(&vhd_tables_lock);
+		__atomic_store_n(&vhd_ports[slot], p, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&vhd_tables_lock);
+		rc = vhd_sched_build();
+	}
+	if (rc == 0 && p->type == VHD_PORT_VHOST)
+		rc = vhd_vhost_port_start(p);
+	if (rc < 0) {
+		snprintf(err, errlen, "port %s: %s", p->name,
+			 p->last_error[0] ? p->last_error : strerror(-rc));
+		if (vhd_ports[slot] == NULL) { /* not published yet */
+			if (p->type == VHD_PORT_ETH)
+				vhd_eth_port_stop(p);
+			rte_free(p);
+			return rc;
+		}
+		port_remove(slot);
+		return rc;
+	}
+	return 0;
+}
+
+int vhd_switch_port_add(const char *name, int argc, const char *const *argv,
+			char *err, size_t errlen)
+{
+	int slot, rc;
+
+	if (vhd_config_port_slot(vhd_running, name) >= 0) {
+		snprintf(err, errlen, "port %s exists", name);
+		return -EEXIST;
+	}
+	slot = vhd_config_add_port(vhd_running, name, argc, argv, err, errlen);
+	if (slot < 0)
+		return -EINVAL;
+	rc = port_start((uint16_t)slot, err, errlen);
+	if (rc < 0) {
+		if (vhd_ports[slot] == NULL)
+			vhd_config_del_port(vhd_running, (uint16_t)slot);
+		return rc;
+	}
+	VHD_LOG(INFO, port, "port %s added to bridge %s", name,
+		vhd_bridges[vhd_ports[slot]->bridge]->name);
+	return slot;
+}
+
+int vhd_switch_port_del(const char *name, char *err, size_t errlen)
+{
+	int slot = vhd_config_port_slot(vhd_running, name);
+
+	if (slot < 0) {
+		snprintf(err, errlen, "no port %s", name);
+		return -ENOENT;
+	}
+	port_remove((uint16_t)slot);
+	VHD_LOG(INFO, port, "port %s deleted", name);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- all */
+
+int vhd_switch_load(struct vhd_config *conf, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	vhd_running = conf;
+	for (uint16_t b = 0; b < conf->n_bridges && rc == 0; b++)
+		rc = bridge_start(b, err, errlen);
+	for (uint16_t i = 0; i < conf->n_ports && rc == 0; i++)
+		rc = port_start(i, err, errlen);
+	return rc;
+}
+
+void vhd_switch_clear(void)
+{
+	if (vhd_running == NULL)
+		return;
+	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
+		if (vhd_running->ports[i].name[0])
+			port_remove(i);
+	for (uint16_t b = 0; b < vhd_running->n_bridges; b++)
+		if (vhd_running->bridges[b].name[0])
+			bridge_remove(b);
+}
