@@ -41,6 +41,7 @@
 #include <rte_log.h>
 
 #include "vhd_ctl.h"
+#include "vhd_sockpath.h"
 
 RTE_LOG_REGISTER(vhd_logtype_ctl, vhostd.ctl, INFO);
 
@@ -814,79 +815,6 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* The socket's directory must exist; only our own run directory is made
- * (a typo elsewhere should fail, not grow a tree). */
-static int check_dir(const char *path, char *err, size_t errlen)
-{
-	char dir[sizeof(ctl.path)];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-	int ret;
-
-	if (!slash)
-		return 0;
-	snprintf(dir, sizeof(dir), "%.*s",
-		 slash == path ? 1 : (int)(slash - path), path);
-	if (stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode)
-			   ? 0
-			   : fail(err, errlen, -ENOTDIR,
-				  "control socket %s: %s is not a directory",
-				  path, dir);
-	ret = -errno;
-	if (ret != -ENOENT || strcmp(dir, CTL_RUN_DIR) != 0)
-		return fail(err, errlen, ret,
-			    "control socket %s: directory %s: %s", path, dir,
-			    strerror(-ret));
-	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) || chmod(dir, 0755) < 0)
-		return fail(err, errlen, -errno,
-			    "control socket %s: cannot create %s: %s", path,
-			    dir, strerror(errno));
-	return 0;
-}
-
-/* A socket file nobody listens on is left over from a crash: remove it.
- * One that answers belongs to a running vhostd. */
-static int remove_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
-{
-	const char *path = sa->sun_path;
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT
-			   ? 0
-			   : fail(err, errlen, -errno, "control socket %s: %s",
-				  path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return fail(
-		    err, errlen, -EEXIST,
-		    "control socket %s: file exists and is not a socket", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail(err, errlen, -errno,
-			    "control socket %s: socket: %s", path,
-			    strerror(errno));
-	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0
-		  ? 0
-		  : -errno;
-	close(fd);
-	if (ret == 0 || ret == -EAGAIN || ret == -EINPROGRESS)
-		return fail(err, errlen, -EADDRINUSE,
-			    "control socket %s: in use by another process",
-			    path);
-	if (ret != -ECONNREFUSED)
-		return fail(err, errlen, ret, "control socket %s: connect: %s",
-			    path, strerror(-ret));
-	if (unlink(path) < 0 && errno != ENOENT)
-		return fail(
-		    err, errlen, -errno,
-		    "control socket %s: cannot remove the stale socket: %s",
-		    path, strerror(errno));
-	CTL_LOG(INFO, "removed stale control socket %s", path);
-	return 0;
-}
-
 int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -902,13 +830,6 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 	if (len == 0)
 		return fail(err, errlen, -EINVAL,
 			    "control socket path is empty");
-	/* bind() would cut a longer path silently. */
-	if (len >= sizeof(sa.sun_path))
-		return fail(err, errlen, -ENAMETOOLONG,
-			    "%s: control socket path too long (%zu bytes, at "
-			    "most %zu)",
-			    path, len, sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, len + 1);
 	if (group && *group) {
 		const struct group *gr = getgrnam(group);
 
@@ -918,11 +839,11 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 				    path, group);
 		gid = gr->gr_gid;
 	}
-	ret = check_dir(path, err, errlen);
-	if (ret == 0)
-		ret = remove_stale(&sa, err, errlen);
+	ret = vhd_sockpath_prepare(path, "control socket", CTL_RUN_DIR, err,
+				   errlen);
 	if (ret < 0)
 		return ret;
+	memcpy(sa.sun_path, path, len + 1);
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -15,17 +15,13 @@
  * follow) before it is unpublished and freed.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <linux/virtio_net.h>
 #include <rte_vhost.h>
 
 #include "vhd.h"
+#include "vhd_sockpath.h"
 
 /* vhostd switches frames as they are: no checksum or segmentation
  * offloads, so a frame from a guest is valid on any port. */
@@ -217,51 +213,16 @@ static const struct rte_vhost_device_ops vhost_ops = {
     .destroy_connection = destroy_connection,
 };
 
-/* A server socket's directory must exist and be writable; a socket file
- * left by a vhostd that died is removed, one in use is an error. */
+/* A server socket's path: see vhd_sockpath_prepare(). */
 static int check_server_path(struct vhd_port *p)
 {
-	char dir[PATH_MAX];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, rc;
+	char err[256];
+	int rc =
+	    vhd_sockpath_prepare(p->path, "socket", NULL, err, sizeof(err));
 
-	snprintf(dir, sizeof(dir), "%s", p->path);
-	rc = stat(dirname(dir), &st) < 0 ? -errno
-	     : S_ISDIR(st.st_mode)	 ? 0
-					 : -ENOTDIR;
-	if (rc < 0) {
-		vhd_port_error(p, -rc, "directory %s of %s: %s", dir, p->path,
-			       strerror(-rc));
-		return rc;
-	}
-	if (access(dir, W_OK | X_OK) < 0) {
-		rc = -errno;
-		vhd_port_error(p, -rc, "cannot create %s: %s", p->path,
-			       strerror(-rc));
-		return rc;
-	}
-	if (lstat(p->path, &st) < 0)
-		return 0;
-	if (!S_ISSOCK(st.st_mode)) {
-		vhd_port_error(p, EEXIST, "%s exists and is not a socket",
-			       p->path);
-		return -EEXIST;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -errno;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (rc == 0) {
-		vhd_port_error(p, EADDRINUSE, "%s is in use by another process",
-			       p->path);
-		return -EADDRINUSE;
-	}
-	VHD_LOG(INFO, port, "port %s: removing stale socket %s", p->name,
-		p->path);
-	return unlink(p->path) < 0 ? -errno : 0;
+	if (rc < 0)
+		vhd_port_error(p, -rc, "%s", err);
+	return rc;
 }
 
 /* What can be checked before the port is published: a server socket's
