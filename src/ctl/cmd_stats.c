@@ -89,19 +89,19 @@ void vhd_cmd_lcores(struct vhd_ctl_req *req, int argc, const char *const *argv)
 					 *n = &samples[l][newest];
 		uint64_t busy = n->busy - o->busy, idle = n->idle - o->idle;
 		double secs = (double)(busy + idle) / hz;
+		double pct = busy + idle
+				 ? 100.0 * (double)busy / (double)(busy + idle)
+				 : 0.0;
+		json_int_t pps =
+		    n_samples > 1 && secs > 0
+			? (json_int_t)((double)(n->rx_pkts - o->rx_pkts) / secs)
+			: 0;
 
 		json_array_append_new(
-		    a, json_pack("{s:i,s:i,s:f,s:f,s:o}", "lcore", lc->lcore_id,
+		    a, json_pack("{s:i,s:i,s:f,s:I,s:o}", "lcore", lc->lcore_id,
 				 "cpu", rte_lcore_to_cpu_id((int)lc->lcore_id),
-				 "busy_pct",
-				 busy + idle ? 100.0 * (double)busy /
-						   (double)(busy + idle)
-					     : 0.0,
-				 "pps",
-				 n_samples > 1 && secs > 0
-				     ? (double)(n->rx_pkts - o->rx_pkts) / secs
-				     : 0.0,
-				 "rxqs", lcore_rxqs(lc)));
+				 "busy_pct", pct, "pps", pps, "rxqs",
+				 lcore_rxqs(lc)));
 	}
 	vhd_ctl_ok(req, a);
 }

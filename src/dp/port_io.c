@@ -254,7 +254,8 @@ void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out)
 }
 
 /* At most 10 guest-triggered messages a second per port. Called from the
- * vhost-events thread only. */
+ * vhost-events and control threads, never the lcores; a race between the
+ * two only miscounts the budget. */
 bool vhd_log_ratelimit(struct vhd_port *p)
 {
 	uint64_t now = rte_get_timer_cycles();
