@@ -558,6 +558,7 @@ static void client_process(struct ctl_client *c)
 	       c->out_off == c->out_len) {
 		json_error_t jerr;
 		size_t end, used;
+		const char *nul;
 		json_t *msg;
 
 		while (c->in_off < c->in_len && is_space(c->in[c->in_off]))
@@ -575,6 +576,17 @@ static void client_process(struct ctl_client *c)
 			if (c->in_len - c->in_off > VHD_CTL_MAX_REQUEST)
 				too_big(c);
 			break;
+		}
+		/* jansson takes a NUL for the end of its input and would
+		 * wait for more forever: no JSON text holds one. */
+		nul = memchr(c->in + c->in_off, '\0', end - c->in_off);
+		if (nul != NULL) {
+			memset(&jerr, 0, sizeof(jerr));
+			jerr.position = (int)(nul - (c->in + c->in_off)) + 1;
+			snprintf(jerr.text, sizeof(jerr.text),
+				 "NUL byte in the request");
+			parse_error(c, &jerr);
+			continue;
 		}
 		msg =
 		    json_loadb(c->in + c->in_off, end - c->in_off,

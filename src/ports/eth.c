@@ -55,8 +55,11 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	if (rte_eth_dev_get_port_by_name(name, &p->eth_id) < 0) {
 		rc = rte_dev_probe(pc->devargs);
 		if (rc < 0) {
+			/* EAL's EFAULT: no bus or driver took the name. */
 			vhd_port_error(p, -rc, "cannot probe device '%s': %s%s",
-				       pc->devargs, rte_strerror(-rc),
+				       pc->devargs,
+				       rc == -EFAULT ? "no driver for it"
+						     : rte_strerror(-rc),
 				       pci ? " (a PCI device added at run "
 					     "time needs the PCI bus: start "
 					     "vhostd with -- -a ADDRESS)"

@@ -212,9 +212,10 @@ class RawSocket:
 
     def __init__(self, ifname):
         self.ifname = ifname
-        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                               socket.htons(0x0003))
-        self.s.bind((ifname, 0))
+        # Protocol 0 until bound: ETH_P_ALL from the start would see every
+        # interface's frames until bind().
+        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.s.bind((ifname, socket.htons(0x0003)))
         self.s.setblocking(False)
 
     def send(self, frames):
