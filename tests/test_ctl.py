@@ -14,6 +14,7 @@ veth, bridges br1 (xconnect) and br2 (mac-aging=1). VHD_LCORES=0,1 runs
 it with two datapath lcores. The vhostctl checks run when it is built.
 """
 import json
+import errno
 import os
 import socket
 import stat
@@ -309,6 +310,11 @@ def test_ctl(t):
                   "path=" + t.path(n + ".sock"), "mode=client")
         check(r["mode"] == "client" and r["state"] == "down" and
               r["connected"] is False, "port add %s: %s" % (n, r))
+        # Nobody listens there: port show says why it is down.
+        le = r["last_error"] or {}
+        check("cannot connect to " + t.path(n + ".sock") in
+              le.get("message", "") and le.get("errno") == errno.ENOENT,
+              "port %s's last_error: %s" % (n, le))
     refused(d, "port/add", ["x3", "bridge=br1", "type=vhost-user",
                             "path=" + t.path("x3.sock"), "mode=client"],
             want="[port x3] bridge: xconnect bridge 'br1' has two ports "

@@ -159,6 +159,25 @@ static json_t *queue_list(uint32_t mask)
 	return a;
 }
 
+/* Why a client-mode port has no frontend, when nothing else went wrong:
+ * librte_vhost retries connecting without telling anyone why it fails; the
+ * usual reason is that QEMU's socket is not there. */
+static json_t *client_wait(const struct vhd_port *p)
+{
+	struct stat st;
+	char msg[sizeof(p->last_error)];
+	int e;
+
+	if (p->type != VHD_PORT_VHOST || !p->client || p->conn_vid >= 0 ||
+	    stat(p->path, &st) == 0)
+		return json_null();
+	e = errno;
+	snprintf(msg, sizeof(msg),
+		 "cannot connect to %s: %s (retrying every second)", p->path,
+		 strerror(e));
+	return json_pack("{s:s,s:i}", "message", msg, "errno", e);
+}
+
 static json_t *port_json(const struct vhd_port *p, bool detail)
 {
 	const struct vhd_port_conf *pc = &vhd_running->ports[p->idx];
@@ -233,7 +252,7 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 			    p->last_error[0] ? json_pack("{s:s,s:i}", "message",
 							 p->last_error, "errno",
 							 p->last_errno)
-					     : json_null());
+					     : client_wait(p));
 	pthread_mutex_unlock(&vhd_tables_lock);
 	json_object_set_new(o, "stats", vhd_port_stats_json(&s));
 	return o;

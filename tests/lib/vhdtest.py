@@ -215,7 +215,7 @@ class RawSocket:
         # Protocol 0 until bound: ETH_P_ALL from the start would see every
         # interface's frames until bind().
         self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        self.s.bind((ifname, socket.htons(0x0003)))
+        self.s.bind((ifname, 0x0003))  # ETH_P_ALL; Python applies htons
         self.s.setblocking(False)
 
     def send(self, frames):
