@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -138,6 +139,12 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 		}
 		rc |= add_arg(a, "%s", pc->devargs);
 	}
+	/* No PCI scan unless a device is named: here, or by the user for a
+	 * port to be added at run time. */
+	for (int i = 0; i < extra_n; i++)
+		if (strncmp(extra[i], "-a", 2) == 0 ||
+		    strncmp(extra[i], "--allow", 7) == 0)
+			pci++;
 	if (pci == 0)
 		rc |= add_arg(a, "--no-pci");
 	for (int i = 0; i < extra_n; i++)
@@ -236,6 +243,7 @@ int main(int argc, char **argv)
 	};
 	static struct vhd_config conf;
 	struct argv_buf eal = {0};
+	struct rlimit rl;
 	const char *file = NULL;
 	bool check = false, eal_up = false, ctl_up = false, launched = false;
 	char err[1024];
@@ -274,6 +282,12 @@ int main(int argc, char **argv)
 	if (check) {
 		print_config(&conf);
 		return EXIT_SUCCESS;
+	}
+	/* Every vhost-user port is a socket or two: up to VHD_MAX_PORTS of
+	 * them need more fds than the usual soft limit of 1024. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (eal_args(&conf, argv[0], argc - optind, argv + optind, &eal) < 0) {
 		fprintf(stderr, "vhostd: too many EAL arguments\n");
