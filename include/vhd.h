@@ -289,6 +289,9 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
 		      const struct vhd_burst *b);
 void vhd_bridge_age(struct vhd_bridge *br);
+/* Bridge IDX's counters summed over the lcores (any thread; may be one
+ * burst old). */
+void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out);
 
 /* lcore.c: the poll loop and its tx buffers. */
 int vhd_lcore_main(void *arg);

@@ -742,6 +742,33 @@ static int free_slot(const char *names, size_t stride, uint16_t *n_used,
 	return (*n_used)++;
 }
 
+/* The first half of a run-time add of a KIND ("bridge", "port") called
+ * NAME: its name, a free slot among NAMES (STRIDE bytes apart, *N_USED of
+ * MAX used) and its arguments as the section SEC. The slot, with *CFG set,
+ * or -1 after fail(). */
+static int add_begin(struct parse *p, const char *kind, const char *name,
+		     bool exists, const char *names, size_t stride,
+		     uint16_t *n_used, uint16_t max, int argc,
+		     const char *const *argv, char *sec,
+		     struct rte_cfgfile **cfg)
+{
+	int slot;
+
+	snprintf(sec, CFG_NAME_LEN, "%s %s", kind, name);
+	if (!valid_name(name))
+		return fail(p, 0, NULL, NULL,
+			    "%s name '%s': use up to %d letters, digits, '_', "
+			    "'.' or '-'",
+			    kind, name, VHD_NAME_MAX - 1);
+	if (exists)
+		return fail(p, 0, sec, NULL, "a %s of that name exists", kind);
+	slot = free_slot(names, stride, n_used, max);
+	if (slot < 0)
+		return fail(p, 0, sec, NULL, "more than %d %ss", max, kind);
+	*cfg = args_section(p, sec, argc, argv);
+	return *cfg ? slot : -1;
+}
+
 int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
 			  const char *const *argv, char *err, size_t errlen)
 {
@@ -749,31 +776,17 @@ int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
 	char sec[CFG_NAME_LEN];
 	struct rte_cfgfile *cfg;
 	uint16_t n = conf->n_bridges;
+	struct ctx c = {&p, NULL, sec};
 	int slot, rc;
 
-	snprintf(sec, sizeof(sec), "bridge %s", name);
-	if (!valid_name(name))
-		return fail(&p, 0, NULL, NULL,
-			    "bridge name '%s': use up to %d letters, digits, "
-			    "'_', '.' or '-'",
-			    name, VHD_NAME_MAX - 1);
-	if (vhd_config_bridge_slot(conf, name) >= 0)
-		return fail(&p, 0, sec, NULL, "a bridge of that name exists");
-	cfg = args_section(&p, sec, argc, argv);
-	if (cfg == NULL)
+	slot = add_begin(&p, "bridge", name,
+			 vhd_config_bridge_slot(conf, name) >= 0,
+			 conf->bridges[0].name, sizeof(conf->bridges[0]), &n,
+			 VHD_MAX_BRIDGES, argc, argv, sec, &cfg);
+	if (slot < 0)
 		return -1;
-	slot = free_slot(conf->bridges[0].name, sizeof(conf->bridges[0]), &n,
-			 VHD_MAX_BRIDGES);
-	if (slot < 0) {
-		rte_cfgfile_close(cfg);
-		return fail(&p, 0, sec, NULL, "more than %d bridges",
-			    VHD_MAX_BRIDGES);
-	}
-	{
-		struct ctx c = {&p, cfg, sec};
-
-		rc = parse_bridge(&c, name, &conf->bridges[slot]);
-	}
+	c.cfg = cfg;
+	rc = parse_bridge(&c, name, &conf->bridges[slot]);
 	rte_cfgfile_close(cfg);
 	if (rc) {
 		memset(&conf->bridges[slot], 0, sizeof(conf->bridges[slot]));
@@ -790,31 +803,17 @@ int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
 	char sec[CFG_NAME_LEN];
 	struct rte_cfgfile *cfg;
 	uint16_t n = conf->n_ports, was = conf->n_ports;
+	struct ctx c = {&p, NULL, sec};
 	int slot, rc;
 
-	snprintf(sec, sizeof(sec), "port %s", name);
-	if (!valid_name(name))
-		return fail(&p, 0, NULL, NULL,
-			    "port name '%s': use up to %d letters, digits, "
-			    "'_', '.' or '-'",
-			    name, VHD_NAME_MAX - 1);
-	if (vhd_config_port_slot(conf, name) >= 0)
-		return fail(&p, 0, sec, NULL, "a port of that name exists");
-	cfg = args_section(&p, sec, argc, argv);
-	if (cfg == NULL)
+	slot =
+	    add_begin(&p, "port", name, vhd_config_port_slot(conf, name) >= 0,
+		      conf->ports[0].name, sizeof(conf->ports[0]), &n,
+		      VHD_MAX_PORTS, argc, argv, sec, &cfg);
+	if (slot < 0)
 		return -1;
-	slot = free_slot(conf->ports[0].name, sizeof(conf->ports[0]), &n,
-			 VHD_MAX_PORTS);
-	if (slot < 0) {
-		rte_cfgfile_close(cfg);
-		return fail(&p, 0, sec, NULL, "more than %d ports",
-			    VHD_MAX_PORTS);
-	}
-	{
-		struct ctx c = {&p, cfg, sec};
-
-		rc = parse_port(&c, name, conf, &conf->ports[slot]);
-	}
+	c.cfg = cfg;
+	rc = parse_port(&c, name, conf, &conf->ports[slot]);
 	rte_cfgfile_close(cfg);
 	/* check_port compares with the slots below n_ports. */
 	conf->n_ports = n;

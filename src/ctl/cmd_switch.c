@@ -47,18 +47,10 @@ json_t *vhd_port_stats_json(const struct vhd_port_stats *s)
 static json_t *bridge_json(const struct vhd_bridge *b)
 {
 	const struct vhd_bridge_conf *bc = &vhd_running->bridges[b->idx];
-	struct vhd_bridge_stats s = {0};
+	struct vhd_bridge_stats s;
 	json_t *o, *ports = json_array();
 
-	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
-		const struct vhd_bridge_stats *x =
-		    &vhd_lcores[l].brstats[b->idx];
-
-		s.learned += x->learned;
-		s.moved += x->moved;
-		s.learn_full += x->learn_full;
-		s.flooded += x->flooded;
-	}
+	vhd_bridge_stats_sum(b->idx, &s);
 	for (uint16_t i = 0; i < b->ports->n; i++)
 		json_array_append_new(
 		    ports, json_string(vhd_ports[b->ports->port[i]]->name));

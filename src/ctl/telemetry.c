@@ -154,21 +154,13 @@ static int cmd_bridge_locked(const char *cmd, const char *params,
 			     struct rte_tel_data *d)
 {
 	struct vhd_bridge *b = find_bridge(params);
-	struct vhd_bridge_stats s = {0};
+	struct vhd_bridge_stats s;
 	struct rte_tel_data *ports;
 
 	RTE_SET_USED(cmd);
 	if (b == NULL)
 		return -EINVAL;
-	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
-		const struct vhd_bridge_stats *x =
-		    &vhd_lcores[l].brstats[b->idx];
-
-		s.learned += x->learned;
-		s.moved += x->moved;
-		s.learn_full += x->learn_full;
-		s.flooded += x->flooded;
-	}
+	vhd_bridge_stats_sum(b->idx, &s);
 	ports = rte_tel_data_alloc();
 	if (ports == NULL)
 		return -ENOMEM;

@@ -13,6 +13,7 @@
  * (RCU) when a port joins or leaves.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_hash.h>
@@ -75,6 +76,19 @@ void vhd_bridge_age(struct vhd_bridge *br)
 {
 	if (br->fdb)
 		br->aged += vhd_fdb_age(br->fdb, vhd_clock, br->mac_aging);
+}
+
+void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		const struct vhd_bridge_stats *x = &vhd_lcores[l].brstats[idx];
+
+		out->learned += x->learned;
+		out->moved += x->moved;
+		out->learn_full += x->learn_full;
+		out->flooded += x->flooded;
+	}
 }
 
 static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
