@@ -254,9 +254,6 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc);
 void vhd_eth_port_stop(struct vhd_port *p);
 /* Virtio feature bit B's name ("VIRTIO_NET_F_MRG_RXBUF"), or NULL. */
 const char *vhd_vhost_feature_name(unsigned int b);
-/* The ethdev name of DEVARGS (a canonical PCI address, or the vdev name);
- * true if it is a PCI device. */
-bool vhd_eth_dev_name(const char *devargs, char *name, size_t len);
 
 /*
  * switch.c: the running switch: bridges and ports added and removed, at

@@ -102,6 +102,11 @@ int vhd_config_port_slot(const struct vhd_config *conf, const char *name);
  */
 char *vhd_config_format(const struct vhd_config *conf);
 
+/* The device DEVARGS names: a canonical PCI address ("0000:3b:00.0") or
+ * the vdev name ("net_tap0"), which is also its ethdev's name; true if it
+ * is a PCI device. Two ports cannot share one device. */
+bool vhd_config_dev_name(const char *devargs, char *name, size_t len);
+
 /* Parse a CPU list such as "1", "1,3" or "2-5" (as EAL's -l does). */
 int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
 			  uint16_t *n);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <rte_cfgfile.h>
+#include <rte_pci.h>
 
 #include "vhd_config.h"
 
@@ -224,6 +225,23 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+bool vhd_config_dev_name(const char *devargs, char *name, size_t len)
+{
+	struct rte_pci_addr addr;
+	char buf[VHD_DEVARGS_MAX], *comma;
+
+	snprintf(buf, sizeof(buf), "%s", devargs);
+	comma = strchr(buf, ',');
+	if (comma)
+		*comma = '\0';
+	if (rte_pci_addr_parse(buf, &addr) == 0) {
+		rte_pci_device_name(&addr, name, len);
+		return true;
+	}
+	snprintf(name, len, "%s", buf);
+	return false;
 }
 
 int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
@@ -484,6 +502,15 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	return 0;
 }
 
+static bool same_device(const char *a, const char *b)
+{
+	char na[VHD_DEVARGS_MAX], nb[VHD_DEVARGS_MAX];
+
+	vhd_config_dev_name(a, na, sizeof(na));
+	vhd_config_dev_name(b, nb, sizeof(nb));
+	return strcmp(na, nb) == 0;
+}
+
 /* Port I against the ports before it (a file: the first of two reports
  * the second) or every other port (run time): one socket path and one
  * device per port, at most two ports on an xconnect bridge. */
@@ -495,6 +522,9 @@ static int check_port(struct parse *p, const struct vhd_config *conf,
 	int n = 0;
 
 	snprintf(sec, sizeof(sec), "port %s", a->name);
+	if (a->type == VHD_PORT_VHOST && strcmp(a->path, conf->control) == 0)
+		return fail(p, key_line(p, sec, "path"), sec, "path",
+			    "that is the control socket's path");
 	for (uint16_t j = 0; j < (all ? conf->n_ports : i); j++) {
 		const struct vhd_port_conf *b = &conf->ports[j];
 
@@ -506,7 +536,7 @@ static int check_port(struct parse *p, const struct vhd_config *conf,
 				    "socket path already used by port '%s'",
 				    b->name);
 		if (a->type == VHD_PORT_ETH && b->type == VHD_PORT_ETH &&
-		    strcmp(a->devargs, b->devargs) == 0)
+		    same_device(a->devargs, b->devargs))
 			return fail(
 			    p, key_line(p, sec, "devargs"), sec, "devargs",
 			    "device already used by port '%s'", b->name);

@@ -131,7 +131,7 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 
 		if (pc->type != VHD_PORT_ETH)
 			continue;
-		if (vhd_eth_dev_name(pc->devargs, name, sizeof(name))) {
+		if (vhd_config_dev_name(pc->devargs, name, sizeof(name))) {
 			rc |= add_arg(a, "-a");
 			pci++;
 		} else {
@@ -244,6 +244,7 @@ int main(int argc, char **argv)
 	static struct vhd_config conf;
 	struct argv_buf eal = {0};
 	struct rlimit rl;
+	char abs_file[PATH_MAX];
 	const char *file = NULL;
 	bool check = false, eal_up = false, ctl_up = false, launched = false;
 	char err[1024];
@@ -279,6 +280,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhostd: config error: %s\n", err);
 		return EXIT_FAILURE;
 	}
+	/* config save writes here by default: say where, whatever the
+	 * working directory of whoever asks. */
+	if (realpath(file, abs_file) != NULL)
+		snprintf(conf.file, sizeof(conf.file), "%s", abs_file);
 	if (check) {
 		print_config(&conf);
 		return EXIT_SUCCESS;

@@ -85,7 +85,8 @@ static int check_file(struct vhd_ctl_req *req, const char *file)
 
 	if (file[0] != '/') {
 		vhd_ctl_err(req, EINVAL,
-			    "capture: file '%s' is not an absolute path", file);
+			    "capture: file '%s' must be an absolute path",
+			    file);
 		return -1;
 	}
 	if (strlen(file) >= PATH_MAX) {
@@ -123,7 +124,7 @@ void vhd_cmd_capture(struct vhd_ctl_req *req, int argc, const char *const *argv)
 
 	p = vhd_port_find(argv[0]);
 	if (p == NULL) {
-		vhd_ctl_err(req, ENOENT, "no such port '%s'", argv[0]);
+		vhd_ctl_err(req, ENOENT, "no port %s", argv[0]);
 		return;
 	}
 	if (check_file(req, argv[1]) < 0)

@@ -509,7 +509,8 @@ void vhd_cmd_config_save(struct vhd_ctl_req *req, int argc,
 	int rc;
 
 	if (argc == 1 && file[0] != '/') {
-		vhd_ctl_err(req, EINVAL, "'%s': give an absolute path", file);
+		vhd_ctl_err(req, EINVAL,
+			    "config save: '%s' must be an absolute path", file);
 		return;
 	}
 	text = vhd_config_format(vhd_running);

@@ -215,14 +215,22 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 		return;
 	}
 	cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
-	if (unlikely(cap != NULL))
-		vhd_capture_burst(cap, lc->idx, pkts, n, VHD_CAP_TX, lc->idx);
 	if (p->type == VHD_PORT_VHOST) {
 		sent = vhost_tx(lc, p, pkts, n);
+		/* What the guest got: librte_vhost copied it, the mbufs are
+		 * still ours. */
+		if (unlikely(cap != NULL) && sent)
+			vhd_capture_burst(cap, lc->idx, pkts, sent, VHD_CAP_TX,
+					  lc->idx);
 		lc->stats[port].tx_bytes +=
 		    b && sent == n ? b->bytes : bytes_of(pkts, sent);
 		free_copied(pkts, n, b && b->plain);
 	} else {
+		/* Before the PMD owns them, where dpdk-dumpcap's tx callback
+		 * would see them. */
+		if (unlikely(cap != NULL))
+			vhd_capture_burst(cap, lc->idx, pkts, n, VHD_CAP_TX,
+					  lc->idx);
 		sent = eth_tx(lc, p, pkts, n, b);
 		if (unlikely(sent < n))
 			rte_pktmbuf_free_bulk(pkts + sent, n - sent);

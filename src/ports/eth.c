@@ -17,28 +17,10 @@
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
-#include <rte_pci.h>
 
 #include "vhd.h"
 
 static void unplug(struct vhd_port *p);
-
-bool vhd_eth_dev_name(const char *devargs, char *name, size_t len)
-{
-	struct rte_pci_addr addr;
-	char buf[VHD_DEVARGS_MAX], *comma;
-
-	snprintf(buf, sizeof(buf), "%s", devargs);
-	comma = strchr(buf, ',');
-	if (comma)
-		*comma = '\0';
-	if (rte_pci_addr_parse(buf, &addr) == 0) {
-		rte_pci_device_name(&addr, name, len);
-		return true;
-	}
-	snprintf(name, len, "%s", buf);
-	return false;
-}
 
 int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 {
@@ -47,7 +29,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint16_t rxd = pc->rx_desc, txd = pc->tx_desc;
 	unsigned int need, avail;
-	bool pci = vhd_eth_dev_name(pc->devargs, name, sizeof(name));
+	bool pci = vhd_config_dev_name(pc->devargs, name, sizeof(name));
 	int rc;
 
 	/* The config file's devices were probed by the EAL; ours either way

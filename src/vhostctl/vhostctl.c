@@ -75,7 +75,6 @@ static const char usage_text[] =
     "                                      until done or Ctrl-C\n"
     "  config show                         the running configuration\n"
     "  config save [FILE]                  write it to FILE\n"
-    "  rxq rebalance                       spread rx queues over lcores\n"
     "  top [PORT] [count=N]                rates per port, every second,\n"
     "                                      until Ctrl-C\n"
     "  help                                this text\n"
@@ -94,10 +93,33 @@ static const char usage_text[] =
 
 /* Methods named by two words; any other command is its first word. */
 static const char *const two_words[] = {
-    "bridge/add",  "bridge/del",  "bridge/list", "bridge/show",
-    "port/add",	   "port/del",	  "port/list",	 "port/show",
-    "fdb/show",	   "fdb/add",	  "fdb/del",	 "fdb/flush",
-    "stats/clear", "config/show", "config/save", "rxq/rebalance"};
+    "bridge/add", "bridge/del", "bridge/list", "bridge/show", "port/add",
+    "port/del",	  "port/list",	"port/show",   "fdb/show",    "fdb/add",
+    "fdb/del",	  "fdb/flush",	"stats/clear", "config/show", "config/save"};
+
+/* Exit with a usage error if GROUP is the first word of two-word commands
+ * (SUB, if given, not being one of its second words). */
+static void subcommand_hint(const char *group, const char *sub)
+{
+	char subs[256] = "";
+	size_t glen = strlen(group);
+
+	for (size_t i = 0; i < sizeof(two_words) / sizeof(*two_words); i++)
+		if (strncmp(two_words[i], group, glen) == 0 &&
+		    two_words[i][glen] == '/')
+			snprintf(subs + strlen(subs),
+				 sizeof(subs) - strlen(subs), "%s%s",
+				 subs[0] ? ", " : "", two_words[i] + glen + 1);
+	if (subs[0] == '\0')
+		return;
+	if (sub)
+		fprintf(stderr, "vhostctl: unknown command '%s %s'", group,
+			sub);
+	else
+		fprintf(stderr, "vhostctl: '%s' needs a subcommand", group);
+	fprintf(stderr, ": %s %s\n", group, subs);
+	exit(EXIT_USAGE);
+}
 
 static const char *sock_path;
 static volatile sig_atomic_t interrupted;
@@ -258,7 +280,8 @@ static json_t *result_of(json_t *reply)
 		return json_object_get(reply, "result");
 	msg = json_string_value(json_object_get(err, "message"));
 	code = json_integer_value(json_object_get(err, "code"));
-	fprintf(stderr, "vhostctl: %s\n", msg ? msg : "error without message");
+	fprintf(stderr, "vhostctl: %s%s\n", msg ? msg : "error without message",
+		code == -32601 ? " (vhostctl list-commands lists them)" : "");
 	exit(code == -32601 || code == -32602 ? EXIT_USAGE : EXIT_FAIL);
 }
 
@@ -746,6 +769,11 @@ int main(int argc, char **argv)
 			}
 	}
 
+	/* A group word ("port") with no or a wrong second word: say which
+	 * subcommands it has rather than "unknown command 'port'". */
+	if (words == 1 && strcmp(argv[0], "stats") != 0)
+		subcommand_hint(argv[0], argc >= 2 ? argv[1] : NULL);
+
 	signal(SIGPIPE, SIG_IGN);
 	conn_open(&conn, (int)(timeout * 1000));
 	if (strcmp(method, "top") == 0)
@@ -757,10 +785,25 @@ int main(int argc, char **argv)
 		json_array_append_new(params, json_string(argv[i]));
 	if (json_array_size(params) != (size_t)(argc - words))
 		die(EXIT_USAGE, "arguments must be UTF-8 text");
-	/* capture answers when it ends; Ctrl-C (the default action) exits,
-	 * and the closed socket stops the capture in vhostd. */
+	/* capture answers when it ends. Ctrl-C ends it too: vhostctl
+	 * closes the socket, which stops the capture in vhostd, whose file
+	 * is then complete. */
+	if (strcmp(method, "capture") == 0) {
+		struct sigaction sa = {.sa_handler = on_sigint};
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	reply = rpc(&conn, method, params,
 		    strcmp(method, "capture") == 0 ? 0 : (int)(timeout * 1000));
+	if (reply == NULL) {
+		close(conn.fd);
+		printf("capture stopped; %s is complete\n",
+		       argc > words + 1 ? argv[words + 1] : "the file");
+		json_decref(params);
+		free(conn.buf);
+		return 0;
+	}
 	result = result_of(reply);
 	if (json_out) {
 		char *s = json_dumps(result ? result : json_null(),
