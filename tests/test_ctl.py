@@ -963,6 +963,10 @@ def cli(t, d, phy):
                           "type=vhost-user", "path=" + t.path("g1.sock")], 1,
                          "socket path already used by port 'g1'"),
                         (["bogus"], 2, "bogus"),
+                        (["port", "lst"], 2,
+                         "unknown command 'port lst': port add, del, list, "
+                         "show"),
+                        (["fdb"], 2, "'fdb' needs a subcommand"),
                         (["port", "show"], 2, "usage"),
                         (["stats", "a", "b"], 2, "usage")):
         code, out, err = d.vhostctl(*args, check_rc=rc)

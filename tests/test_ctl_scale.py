@@ -22,14 +22,14 @@ N_SERVER = 800  # listening sockets; the rest of the 1024 are clients
 
 
 def fds(d):
-    """Open fds, less hugepage files: the EAL keeps one open per page it
-    maps, and the heap may keep pages it grew into."""
+    """vhostd's open sockets (what a port holds: a listening socket, a
+    connection). Other fds vary with the guests (their memory regions and
+    vring eventfds) and the EAL (a hugepage file per page it maps)."""
     d_ = "/proc/%d/fd" % d.proc.pid
     n = 0
     for f in os.listdir(d_):
         try:
-            n += not os.readlink(os.path.join(d_, f)).startswith(
-                "/dev/hugepages/")
+            n += os.readlink(os.path.join(d_, f)).startswith("socket:")
         except FileNotFoundError:
             pass
     return n
