@@ -981,6 +981,8 @@ def cli(t, d, phy):
                        timeout=30)
     check(p.returncode == 3 and p.stderr.strip(),
           "vhostctl on no socket: %d %r" % (p.returncode, p.stderr))
+    code, out, err = d.vhostctl("bridge", "list", "--json")
+    check(json.loads(out)[0]["name"] == "br0", "--json after the command")
     env = dict(os.environ, VHOSTCTL_SOCKET=d.control)
     p = subprocess.run([VHOSTCTL, "bridge", "list"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=30, env=env)

@@ -753,6 +753,16 @@ int main(int argc, char **argv)
 	}
 	argv += optind;
 	argc -= optind;
+	/* "vhostctl port list --json" too: no command takes an argument
+	 * that is exactly "--json". */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0) {
+			json_out = true;
+			memmove(&argv[i], &argv[i + 1],
+				sizeof(*argv) * (size_t)(argc - i));
+			argc--;
+			i--;
+		}
 	if (strcmp(argv[0], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
