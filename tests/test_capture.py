@@ -241,6 +241,12 @@ def test_capture(t):
     f5 = t.path("del.pcapng")
     cap = Bg(d, "g2", f5)
     started(f5)
+    # A frame for g2, which has no guest now: dropped as not ready, and
+    # not captured as sent (nothing reached a guest).
+    nr = d.port("g2")["drop_not_ready"]
+    phy.send([frame(BCAST, P, size=70)])
+    wait_until(lambda: d.port("g2")["drop_not_ready"] == nr + 1, 20,
+               "the broadcast dropped at g2 as not ready")
     d.ctl("port/del", "g2")
     res = cap.result(20)
     check(res["port"] == "g2" and res["packets"] == 0, "result: %s" % res)
