@@ -64,7 +64,7 @@ extern int vhd_logtype_main, vhd_logtype_port, vhd_logtype_bridge,
 	rte_log(RTE_LOG_##level, vhd_logtype_##type, "vhostd: " fmt "\n", \
 		##__VA_ARGS__)
 
-/* Drop reasons. Keep the names (stats.c) in the same order. */
+/* Drop reasons. Keep the names (dp/port_io.c) in the same order. */
 enum vhd_drop {
 	VHD_DROP_NO_DEST,   /* ingress: nowhere to send (only port, hairpin) */
 	VHD_DROP_INVALID,   /* ingress: runt frame */
@@ -216,10 +216,10 @@ struct vhd_burst {
 	bool plain;
 };
 
-/* port.c: where a packet enters and leaves the switch. vhd_port_rx returns
- * the burst's frames that have a whole Ethernet header (runts are counted
- * and freed there) and fills *B; the caller owns the frames. vhd_port_tx
- * takes B only for such a burst, else NULL. */
+/* dp/port_io.c: where a packet enters and leaves the switch. vhd_port_rx
+ * returns the burst's frames that have a whole Ethernet header (runts are
+ * counted and freed there) and fills *B; the caller owns the frames.
+ * vhd_port_tx takes B only for such a burst, else NULL. */
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts, struct vhd_burst *b);
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,

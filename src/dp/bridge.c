@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * bridge.c: where a frame is decided on.
+ * dp/bridge.c: where a frame is decided on.
  *
  * A bridge is either a learning bridge (learn the source MACs of the whole
  * burst, look up the destinations of the whole burst, then hand each frame

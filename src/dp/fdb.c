@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fdb.c: the MAC table of a learning bridge on rte_hash (see vhd_fdb.h).
+ * dp/fdb.c: the MAC table of a learning bridge on rte_hash (see vhd_fdb.h).
  */
 #include <errno.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * lcore.c: the datapath poll loop, its tx buffers, and which lcore polls
+ * dp/lcore.c: the datapath poll loop, its tx buffers, and which lcore polls
  * which rx queue.
  *
  * The loop, per iteration: for each rx queue of this lcore, rx a burst
- * (port.c), switch it (bridge.c) into per-destination tx buffers; then
+ * (port_io.c), switch it (bridge.c) into per-destination tx buffers; then
  * flush every non-empty tx buffer (a buffer is also flushed as soon as it
  * holds a full burst) and report a quiescent state. Nothing is held across
  * iterations, so an unpublished port or device is safe to free once every

@@ -5,7 +5,7 @@
  *
  * Design choice: one rx and one tx function switch on the port type once per
  * burst; the vhost side talks to librte_vhost directly (as OVS does), not
- * through the vhost PMD, so vhostd owns the device lifecycle (port_vhost.c).
+ * through the vhost PMD, so vhostd owns the device lifecycle (ports/vhost.c).
  * Tx retries a full ring a bounded number of times while it makes progress,
  * then drops and counts, so one slow guest cannot stall an lcore. A capture
  * (dp/capture.c) sees a port's frames here, as they arrive and as they are
