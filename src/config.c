@@ -502,13 +502,30 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	return 0;
 }
 
+/* The value of DEVARGS' "iface=" option (net_tap, net_af_packet: the
+ * kernel interface the vdev drives), or "". */
+static void iface_of(const char *devargs, char *out, size_t len)
+{
+	const char *v = strstr(devargs, ",iface=");
+	size_t n = v ? strcspn(v + 7, ",") : 0;
+
+	snprintf(out, len, "%.*s", (int)n, v ? v + 7 : "");
+}
+
+/* Two devargs that name one device, or two vdevs on one kernel interface
+ * (a second net_tap on a tap joins it as another queue, and closing either
+ * takes the interface down). */
 static bool same_device(const char *a, const char *b)
 {
 	char na[VHD_DEVARGS_MAX], nb[VHD_DEVARGS_MAX];
 
 	vhd_config_dev_name(a, na, sizeof(na));
 	vhd_config_dev_name(b, nb, sizeof(nb));
-	return strcmp(na, nb) == 0;
+	if (strcmp(na, nb) == 0)
+		return true;
+	iface_of(a, na, sizeof(na));
+	iface_of(b, nb, sizeof(nb));
+	return na[0] && strcmp(na, nb) == 0;
 }
 
 /* Port I against the ports before it (a file: the first of two reports

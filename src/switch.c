@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
@@ -219,6 +220,39 @@ static void port_remove(uint16_t slot)
 	vhd_config_del_port(vhd_running, slot);
 }
 
+/* A vhost-user path that names, however spelled, the control socket or
+ * another port's socket: refused before anything connects to it (the
+ * in-use probe would look like a second guest to our own port). The
+ * config's string comparison catches the same spelling only. */
+static int same_socket(const struct vhd_port *p, char *err, size_t errlen)
+{
+	struct stat st, o;
+
+	if (stat(p->path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (stat(vhd_running->control, &o) == 0 && o.st_dev == st.st_dev &&
+	    o.st_ino == st.st_ino) {
+		snprintf(err, errlen,
+			 "[port %s] path: that is the control socket's path",
+			 p->name);
+		return -EINVAL;
+	}
+	for (uint16_t i = 0; i < vhd_running->n_ports; i++) {
+		const struct vhd_port *q = vhd_ports[i];
+
+		if (q == NULL || q->type != VHD_PORT_VHOST ||
+		    stat(q->path, &o) < 0 || o.st_dev != st.st_dev ||
+		    o.st_ino != st.st_ino)
+			continue;
+		snprintf(err, errlen,
+			 "[port %s] path: socket path already used by port "
+			 "'%s'",
+			 p->name, q->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Start the port of config slot SLOT: check and set up what can fail
  * before anyone sees it, publish it (bridge first, then the port, then
  * the lcores' rx lists), then open its socket. */
@@ -243,6 +277,13 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	snprintf(p->path, sizeof(p->path), "%s", pc->path);
 	for (int q = 0; q < VHD_MAX_QUEUES; q++)
 		rte_spinlock_init(&p->txq_lock[q]);
+	if (p->type == VHD_PORT_VHOST) {
+		rc = same_socket(p, err, errlen);
+		if (rc < 0) {
+			rte_free(p);
+			return rc;
+		}
+	}
 	rc = p->type == VHD_PORT_ETH ? vhd_eth_port_start(p, pc)
 				     : vhd_vhost_port_check(p);
 	if (rc < 0) {

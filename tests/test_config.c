@@ -267,6 +267,9 @@ static void test_runtime(void)
 		     "type=ethdev", "devargs=net_tap0,iface=tap9", NULL);
 	port_refused("up3", "device already used by port 'up'", "bridge=br0",
 		     "type=ethdev", "devargs=3b:00.0", NULL);
+	/* Another vdev on the same kernel interface. */
+	port_refused("up3", "device already used by port 'up2'", "bridge=br0",
+		     "type=ethdev", "devargs=net_af_packet0,iface=tap0", NULL);
 
 	slot = vhd_config_add_port(&conf, "vm3", 4, ok, err, sizeof(err));
 	EXPECT(slot == 4 && conf.n_ports == 5, "vm3 in slot %d: %s", slot, err);

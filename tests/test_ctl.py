@@ -692,6 +692,18 @@ def errors_port(t, d, phy_dev):
     refused(d, "port/add", ["new", vh[0], vh[1], "path=" +
                             t.path("g1.sock"), "mode=client"],
             want="[port new] path: socket path already used by port 'g1'")
+    # The same sockets spelled otherwise: caught before anything connects
+    # to them (g1's guest would see a second connection).
+    for other in (t.dir + "/./g1.sock", t.dir + "//g1.sock"):
+        refused(d, "port/add", ["new", vh[0], vh[1], "path=" + other],
+                want="[port new] path: socket path already used by port "
+                     "'g1'")
+    refused(d, "port/add", ["new", vh[0], vh[1],
+                            "path=" + t.dir + "/./vhostd.ctl"],
+            want="[port new] path: that is the control socket's path")
+    check(d.ctl("port/show", "g1")["last_error"] is None,
+          "g1 disturbed by a refused port add: %s" %
+          d.ctl("port/show", "g1")["last_error"])
     # 108 bytes: one more than sun_path holds.
     long_path = t.dir + "/" + "l" * (108 - len(t.dir) - 1)
     check(len(long_path) == 108, "long path")
