@@ -91,8 +91,9 @@ void vhd_ctl_run(int timeout_ms);
  * remove the socket file. */
 void vhd_ctl_close(void);
 
-/* Helpers for handlers: "key=value" ARGV[i] split in place into KEY and
- * VALUE; -EINVAL if there is no '=' or the key is empty. */
+/* Helpers for handlers: "key=value" ARG's key copied into KEY (KLEN
+ * bytes) and *VALUE pointed at what follows the '='; -EINVAL if there is no
+ * '=', the key is empty or does not fit. */
 int vhd_ctl_kv(const char *arg, char *key, size_t klen, const char **value);
 
 #endif
