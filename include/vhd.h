@@ -255,6 +255,19 @@ void vhd_eth_port_stop(struct vhd_port *p);
 /* Virtio feature bit B's name ("VIRTIO_NET_F_MRG_RXBUF"), or NULL. */
 const char *vhd_vhost_feature_name(unsigned int b);
 
+/* ports/vhost_guard.c: every vhost-user message is checked before
+ * librte_vhost acts on it, and a guest mapping that shrinks under vhostd
+ * turns into zero pages instead of a SIGBUS.
+ * init: once, before any port starts (installs the SIGBUS handler);
+ * -errno on failure. attach: in new_connection (vhost-events thread),
+ * -EINVAL for a vid out of range. detach: once the connection is gone
+ * (destroy_connection, or after rte_vhost_driver_unregister). poll: on
+ * the control thread, logs the mappings the handler replaced. */
+int vhd_vhost_guard_init(void);
+int vhd_vhost_guard_attach(int vid, const char *port_name);
+void vhd_vhost_guard_detach(int vid);
+void vhd_vhost_guard_poll(void);
+
 /*
  * switch.c: the running switch: bridges and ports added and removed, at
  * start-up from the config file and at run time from the control socket.

@@ -218,6 +218,7 @@ static void control_loop(void)
 		/* A capture's ring is drained every few ms. */
 		vhd_ctl_run(vhd_capture_active() ? 5 : 100);
 		vhd_capture_poll();
+		vhd_vhost_guard_poll();
 		__atomic_store_n(
 		    &vhd_clock,
 		    (uint32_t)((rte_get_timer_cycles() - start) / hz),
@@ -341,6 +342,10 @@ int main(int argc, char **argv)
 	}
 	if (vhd_sched_build() < 0 || vhd_telemetry_init() < 0)
 		goto out;
+	if (vhd_vhost_guard_init() < 0) {
+		fprintf(stderr, "vhostd: cannot install the SIGBUS handler\n");
+		goto out;
+	}
 	if (vhd_ctl_open(conf.control, conf.control_group, err, sizeof(err)) <
 	    0) {
 		fprintf(stderr, "vhostd: control socket: %s\n", err);

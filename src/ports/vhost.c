@@ -190,6 +190,12 @@ static int new_connection(int vid)
 			       vid, p->conn_vid);
 		return -1;
 	}
+	if (vhd_vhost_guard_attach(vid, p->name) < 0) {
+		vhd_port_error(p, EINVAL,
+			       "cannot check the messages of vid %d: refused",
+			       vid);
+		return -1;
+	}
 	p->conn_vid = vid;
 	/* A new connection starts with no enabled queues. */
 	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
@@ -201,6 +207,7 @@ static void destroy_connection(int vid)
 {
 	struct vhd_port *p = port_of_vid(vid);
 
+	vhd_vhost_guard_detach(vid);
 	if (p && p->conn_vid == vid)
 		p->conn_vid = -1;
 }
@@ -277,4 +284,9 @@ void vhd_vhost_port_stop(struct vhd_port *p)
 	if (rte_vhost_driver_unregister(p->path) < 0)
 		VHD_LOG(WARNING, port, "port %s: unregister %s failed", p->name,
 			p->path);
+	/* No message handler of the connection runs any more (unregister
+	 * waits for it), and its memory is unmapped. */
+	if (p->conn_vid >= 0)
+		vhd_vhost_guard_detach(p->conn_vid);
+	p->conn_vid = -1;
 }

@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ports/vhost_guard.c: what a vhost-user frontend sends is checked here
+ * before librte_vhost acts on it.
+ *
+ * A frontend is not trusted. librte_vhost maps whatever file a
+ * SET_MEM_TABLE names for as many bytes as the message says, whether or not
+ * the file has them: a 4 KiB memfd described as a 2 MiB region maps fine,
+ * and the first touch past its end (librte_vhost's own numa lookup of a
+ * ring, or an lcore) kills vhostd with SIGBUS, and every tenant with it.
+ * The same holds for the dirty log (SET_LOG_BASE). So every message passes
+ * through guard_msg() first (librte_vhost's external message callback,
+ * registered per connection in new_connection):
+ *  - requests for protocol features that were not negotiated, or that a
+ *    net device never uses (inflight, postcopy, crypto, config, IOTLB
+ *    without VIRTIO_F_IOMMU_PLATFORM), are refused;
+ *  - every file described as memory must be a regular file (memfd or
+ *    hugetlbfs) holding the whole described range, sizes must not be zero
+ *    and no range may wrap around 2^64;
+ *  - kick, call and error fds must be eventfds, the backend channel a
+ *    socket.
+ * A refused message closes the session (the reply-ack flag is cleared so
+ * that librte_vhost does not answer and carry on): one log line names the
+ * port, the message and what was wrong.
+ *
+ * What a check cannot cover is a frontend that shrinks the file after it
+ * was mapped (ftruncate of its memfd or hugetlbfs file). The pages then
+ * vanish under vhostd, and the next touch raises SIGBUS. For that, every
+ * guest mapping is registered here, and a SIGBUS inside one replaces the
+ * whole mapping with private zero pages (the faulting load or store then
+ * completes on them): the guest that did it sees a dead link; vhostd and
+ * the other guests go on. vhd_vhost_guard_poll() reports it from the
+ * control thread. A SIGBUS anywhere else goes to the handler that was there
+ * before (ASan's, or the default: a core dump).
+ *
+ * Threads: guard_msg(), attach and detach run in librte_vhost's
+ * vhost-events thread (detach also on the control thread, for a port being
+ * deleted); the signal handler on whichever thread faulted (an lcore, or
+ * vhost-events). The mapping table is written under map_lock and read
+ * without it by the handler: a slot is cleared before librte_vhost unmaps
+ * (pre-handler of SET_MEM_TABLE and RESET_OWNER, destroy_connection, port
+ * stop), and no lcore touches a device's memory then (librte_vhost holds
+ * the vring locks across those messages; destroy_device waits for a grace
+ * period).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_vhost.h>
+
+#include "vhd.h"
+
+/*
+ * librte_vhost 22.11 hands the external callbacks its message context. Its
+ * layout is internal (lib/vhost/vhost_user.h, struct vhu_msg_context) but
+ * fixed: "this structure and VhostUserMsg can't be changed carelessly as
+ * external message handlers rely on them". Only what the guard reads is
+ * spelt out; the payload union is sized as 22.11's (its largest member is
+ * VhostUserCryptoSessionParam, 632 bytes).
+ */
+#define VU_MAX_FDS	8
+#define VU_NEED_REPLY	(1u << 3)
+#define VU_VRING_NOFD	(1ull << 8)
+#define VU_PAYLOAD_SIZE 632
+
+enum {
+	VU_SET_MEM_TABLE = 5,
+	VU_SET_LOG_BASE = 6,
+	VU_SET_VRING_KICK = 12,
+	VU_SET_VRING_CALL = 13,
+	VU_SET_VRING_ERR = 14,
+	VU_SET_SLAVE_REQ_FD = 21,
+	VU_IOTLB_MSG = 22,
+	VU_GET_CONFIG = 24,
+	VU_SET_CONFIG = 25,
+	VU_CRYPTO_CREATE_SESS = 26,
+	VU_CRYPTO_CLOSE_SESS = 27,
+	VU_POSTCOPY_ADVISE = 28,
+	VU_POSTCOPY_LISTEN = 29,
+	VU_POSTCOPY_END = 30,
+	VU_GET_INFLIGHT_FD = 31,
+	VU_SET_INFLIGHT_FD = 32,
+	VU_RESET_OWNER = 4,
+};
+
+struct vu_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset;
+};
+
+struct vu_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	union {
+		uint64_t u64;
+		struct {
+			uint32_t nregions;
+			uint32_t padding;
+			struct vu_region regions[VU_MAX_FDS];
+		} memory;
+		struct {
+			uint64_t mmap_size;
+			uint64_t mmap_offset;
+		} log;
+		uint8_t raw[VU_PAYLOAD_SIZE];
+	} payload;
+} __attribute__((packed));
+
+struct vu_msg_context {
+	struct vu_msg msg;
+	int fds[VU_MAX_FDS];
+	int fd_num;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct vu_msg) == 12 + VU_PAYLOAD_SIZE,
+	       "VhostUserMsg of librte_vhost 22.11");
+
+/* librte_vhost 22.11 has at most 1024 devices (MAX_VHOST_DEVICE). */
+#define GUARD_MAX_VID 1024
+/* A device maps up to 8 regions and a dirty log. */
+#define GUARD_MAPS_PER_VID (VU_MAX_FDS + 1)
+#define GUARD_LOG_SLOT	   VU_MAX_FDS
+
+struct guard_map {
+	uintptr_t start; /* 0: free; read by the signal handler */
+	size_t len;
+	volatile sig_atomic_t zeroed; /* set by the signal handler */
+};
+
+static struct guard_map maps[GUARD_MAX_VID][GUARD_MAPS_PER_VID];
+static char names[GUARD_MAX_VID][VHD_NAME_MAX];
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction old_sigbus;
+static volatile sig_atomic_t zeroed_any;
+
+/* A hostile frontend may reconnect in a loop: at most a burst of log lines
+ * a second from the guard. Only the vhost-events thread logs here. */
+static bool guard_log_ok(void)
+{
+	static uint64_t window, lines, dropped;
+	uint64_t now = rte_get_tsc_cycles(), hz = rte_get_tsc_hz();
+
+	if (now - window > hz) {
+		if (dropped)
+			VHD_LOG(WARNING, port,
+				"vhost-user guard: %" PRIu64
+				" more rejections not logged",
+				dropped);
+		window = now;
+		lines = dropped = 0;
+	}
+	if (lines < 20) {
+		lines++;
+		return true;
+	}
+	dropped++;
+	return false;
+}
+
+static const char *name_of(int vid)
+{
+	return vid >= 0 && vid < GUARD_MAX_VID && names[vid][0] ? names[vid]
+								: "?";
+}
+
+static void map_set(int vid, int slot, uintptr_t start, size_t len)
+{
+	struct guard_map *m = &maps[vid][slot];
+
+	pthread_mutex_lock(&map_lock);
+	m->zeroed = 0;
+	__atomic_store_n(&m->len, len, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->start, start, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void maps_clear(int vid, int from, int to)
+{
+	pthread_mutex_lock(&map_lock);
+	for (int i = from; i < to; i++)
+		__atomic_store_n(&maps[vid][i].start, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* Only async-signal-safe calls: mmap and write. */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	for (int v = 0; v < GUARD_MAX_VID; v++) {
+		for (int i = 0; i < GUARD_MAPS_PER_VID; i++) {
+			struct guard_map *m = &maps[v][i];
+			uintptr_t s =
+			    __atomic_load_n(&m->start, __ATOMIC_ACQUIRE);
+
+			if (s == 0 || a < s || a - s >= m->len)
+				continue;
+			if (mmap((void *)s, m->len, PROT_READ | PROT_WRITE,
+				 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS |
+				     MAP_NORESERVE,
+				 -1, 0) == MAP_FAILED)
+				goto not_ours;
+			m->zeroed = 1;
+			zeroed_any = 1;
+			return;
+		}
+	}
+not_ours:
+	if (old_sigbus.sa_flags & SA_SIGINFO &&
+	    old_sigbus.sa_sigaction != NULL) {
+		old_sigbus.sa_sigaction(sig, si, uc);
+		return;
+	}
+	/* Default action: fault again with no handler, and dump core. */
+	signal(SIGBUS, old_sigbus.sa_handler == SIG_IGN
+			   ? SIG_DFL
+			   : old_sigbus.sa_handler);
+}
+
+int vhd_vhost_guard_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old_sigbus) < 0)
+		return -errno;
+	return 0;
+}
+
+void vhd_vhost_guard_poll(void)
+{
+	if (!zeroed_any)
+		return;
+	zeroed_any = 0;
+	pthread_mutex_lock(&map_lock);
+	for (int v = 0; v < GUARD_MAX_VID; v++)
+		for (int i = 0; i < GUARD_MAPS_PER_VID; i++) {
+			struct guard_map *m = &maps[v][i];
+
+			if (!m->zeroed)
+				continue;
+			m->zeroed = 0;
+			VHD_LOG(ERR, port,
+				"port %s: the guest's %s (%zu bytes) shrank "
+				"under vhostd (its file was truncated); it now "
+				"reads as zeros: restart the guest",
+				name_of(v),
+				i == GUARD_LOG_SLOT ? "dirty log"
+						    : "memory region",
+				m->len);
+		}
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* Does FD hold [OFF, OFF + LEN) of a regular file? 0 or a reason. */
+static const char *check_file_range(int fd, uint64_t off, uint64_t len,
+				    char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return "no file descriptor";
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file (a memfd or hugetlbfs file)";
+	if (len == 0)
+		return "size 0";
+	if (off + len < off)
+		return "offset + size wraps around";
+	if (off + len > (uint64_t)st.st_size) {
+		snprintf(why, whylen,
+			 "offset 0x%" PRIx64 " + size 0x%" PRIx64
+			 " is past the end of its file (%" PRIu64 " bytes)",
+			 off, len, (uint64_t)st.st_size);
+		return why;
+	}
+	return NULL;
+}
+
+static bool is_eventfd(int fd)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+static const char *check_mem_table(const struct vu_msg_context *c, char *why,
+				   size_t whylen)
+{
+	uint32_t n = c->msg.payload.memory.nregions;
+	struct vu_region r[VU_MAX_FDS];
+	char what[160];
+
+	/* librte_vhost itself refuses a wrong count of regions or fds. */
+	if (n > VU_MAX_FDS || c->fd_num != (int)n)
+		return NULL;
+	/* The payload sits at offset 12 of a packed struct: copy it out. */
+	memcpy(r, (const uint8_t *)&c->msg + 12 + 8, n * sizeof(r[0]));
+	for (uint32_t i = 0; i < n; i++) {
+		const char *e =
+		    check_file_range(c->fds[i], r[i].mmap_offset,
+				     r[i].memory_size, what, sizeof(what));
+
+		if (e == NULL && (r[i].guest_phys_addr + r[i].memory_size <
+				      r[i].guest_phys_addr ||
+				  r[i].userspace_addr + r[i].memory_size <
+				      r[i].userspace_addr))
+			e = "address + size wraps around";
+		if (e) {
+			snprintf(why, whylen, "region %u: %s", i, e);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* What is wrong with C, or NULL. */
+static const char *check_msg(int vid, const struct vu_msg_context *c, char *why,
+			     size_t whylen)
+{
+	uint64_t pf = 0, f = 0;
+
+	rte_vhost_get_negotiated_protocol_features(vid, &pf);
+	rte_vhost_get_negotiated_features(vid, &f);
+	switch (c->msg.request) {
+	case VU_SET_MEM_TABLE:
+		return check_mem_table(c, why, whylen);
+	case VU_SET_LOG_BASE:
+		if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD)))
+			return "LOG_SHMFD was not negotiated";
+		if (c->fd_num != 1 || c->msg.size != 16)
+			return NULL; /* librte_vhost refuses it */
+		return check_file_range(
+		    c->fds[0], c->msg.payload.log.mmap_offset,
+		    c->msg.payload.log.mmap_size, why, whylen);
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		if (c->msg.payload.u64 & VU_VRING_NOFD || c->fd_num != 1)
+			return NULL;
+		return is_eventfd(c->fds[0]) ? NULL : "fd is not an eventfd";
+	case VU_SET_SLAVE_REQ_FD: {
+		struct stat st;
+
+		if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_SLAVE_REQ)))
+			return "SLAVE_REQ was not negotiated";
+		if (c->fd_num == 1 &&
+		    (fstat(c->fds[0], &st) < 0 || !S_ISSOCK(st.st_mode)))
+			return "fd is not a socket";
+		return NULL;
+	}
+	case VU_IOTLB_MSG:
+		return f & (1ull << VIRTIO_F_IOMMU_PLATFORM)
+			   ? NULL
+			   : "VIRTIO_F_IOMMU_PLATFORM was not negotiated";
+	case VU_GET_CONFIG:
+	case VU_SET_CONFIG:
+	case VU_CRYPTO_CREATE_SESS:
+	case VU_CRYPTO_CLOSE_SESS:
+	case VU_POSTCOPY_ADVISE:
+	case VU_POSTCOPY_LISTEN:
+	case VU_POSTCOPY_END:
+	case VU_GET_INFLIGHT_FD:
+	case VU_SET_INFLIGHT_FD:
+		return "not offered to a net device";
+	default:
+		return NULL;
+	}
+}
+
+static const char *request_name(uint32_t r)
+{
+	static const char *const n[] = {
+	    [VU_RESET_OWNER] = "RESET_OWNER",
+	    [VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
+	    [VU_SET_LOG_BASE] = "SET_LOG_BASE",
+	    [VU_SET_VRING_KICK] = "SET_VRING_KICK",
+	    [VU_SET_VRING_CALL] = "SET_VRING_CALL",
+	    [VU_SET_VRING_ERR] = "SET_VRING_ERR",
+	    [VU_SET_SLAVE_REQ_FD] = "SET_SLAVE_REQ_FD",
+	    [VU_IOTLB_MSG] = "IOTLB_MSG",
+	    [VU_GET_CONFIG] = "GET_CONFIG",
+	    [VU_SET_CONFIG] = "SET_CONFIG",
+	    [VU_CRYPTO_CREATE_SESS] = "CRYPTO_CREATE_SESS",
+	    [VU_CRYPTO_CLOSE_SESS] = "CRYPTO_CLOSE_SESS",
+	    [VU_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
+	    [VU_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
+	    [VU_POSTCOPY_END] = "POSTCOPY_END",
+	    [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+	    [VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+	};
+
+	return r < RTE_DIM(n) && n[r] ? n[r] : "?";
+}
+
+static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
+{
+	struct vu_msg_context *c = msg;
+	char why[256];
+	const char *e;
+
+	if (c->fd_num < 0 || c->fd_num > VU_MAX_FDS)
+		c->fd_num = 0; /* cannot happen: librte_vhost bounds it */
+	e = check_msg(vid, c, why, sizeof(why));
+	if (e) {
+		if (guard_log_ok())
+			VHD_LOG(ERR, port,
+				"port %s: rejected vhost-user %s (%u): %s; "
+				"closing the session",
+				name_of(vid), request_name(c->msg.request),
+				c->msg.request, e);
+		for (int i = 0; i < c->fd_num; i++)
+			if (c->fds[i] >= 0)
+				close(c->fds[i]);
+		c->fd_num = 0;
+		c->msg.flags &= ~VU_NEED_REPLY;
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (vid >= 0 && vid < GUARD_MAX_VID) {
+		/* librte_vhost is about to unmap what this device mapped. */
+		if (c->msg.request == VU_SET_MEM_TABLE ||
+		    c->msg.request == VU_RESET_OWNER)
+			maps_clear(vid, 0, GUARD_MAPS_PER_VID);
+		else if (c->msg.request == VU_SET_LOG_BASE)
+			maps_clear(vid, GUARD_LOG_SLOT, GUARD_LOG_SLOT + 1);
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+/* After librte_vhost mapped a memory table or a log: register the
+ * mappings for the SIGBUS handler. */
+static enum rte_vhost_msg_result guard_post_msg(int vid, void *msg)
+{
+	struct vu_msg_context *c = msg;
+	struct rte_vhost_memory *mem = NULL;
+
+	if (vid < 0 || vid >= GUARD_MAX_VID)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (c->msg.request == VU_SET_MEM_TABLE &&
+	    rte_vhost_get_mem_table(vid, &mem) == 0) {
+		for (uint32_t i = 0; i < mem->nregions && i < VU_MAX_FDS; i++)
+			map_set(vid, i, (uintptr_t)mem->regions[i].mmap_addr,
+				mem->regions[i].mmap_size);
+		free(mem);
+	} else if (c->msg.request == VU_SET_LOG_BASE) {
+		uint64_t base, size, off = c->msg.payload.log.mmap_offset;
+
+		/* librte_vhost maps the log from offset 0 of its file. */
+		if (rte_vhost_get_log_base(vid, &base, &size) == 0 && base)
+			map_set(vid, GUARD_LOG_SLOT, base - off, size + off);
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+static const struct rte_vhost_user_extern_ops guard_ops = {
+    .pre_msg_handle = guard_msg,
+    .post_msg_handle = guard_post_msg,
+};
+
+int vhd_vhost_guard_attach(int vid, const char *port_name)
+{
+	if (vid < 0 || vid >= GUARD_MAX_VID)
+		return -EINVAL;
+	snprintf(names[vid], sizeof(names[vid]), "%s", port_name);
+	maps_clear(vid, 0, GUARD_MAPS_PER_VID);
+	if (rte_vhost_extern_callback_register(vid, &guard_ops, NULL) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+void vhd_vhost_guard_detach(int vid)
+{
+	if (vid < 0 || vid >= GUARD_MAX_VID)
+		return;
+	maps_clear(vid, 0, GUARD_MAPS_PER_VID);
+}

@@ -1,0 +1,363 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A vhost-user frontend in Python, for tests that play the part of QEMU:
+well-behaved sessions, hostile ones, and guests that write their own rings.
+
+It speaks the protocol of QEMU's docs/interop/vhost-user.rst over a unix
+socket (SCM_RIGHTS for file descriptors). Guest memory is a memfd shared
+with the backend; guest physical address 0 is the start of the memfd and
+the "QEMU virtual address" of the region is an arbitrary number (UADDR),
+which is what ring addresses are given in.
+"""
+import mmap
+import os
+import socket
+import struct
+
+# Requests (frontend to backend).
+GET_FEATURES = 1
+SET_FEATURES = 2
+SET_OWNER = 3
+RESET_OWNER = 4
+SET_MEM_TABLE = 5
+SET_LOG_BASE = 6
+SET_LOG_FD = 7
+SET_VRING_NUM = 8
+SET_VRING_ADDR = 9
+SET_VRING_BASE = 10
+GET_VRING_BASE = 11
+SET_VRING_KICK = 12
+SET_VRING_CALL = 13
+SET_VRING_ERR = 14
+GET_PROTOCOL_FEATURES = 15
+SET_PROTOCOL_FEATURES = 16
+GET_QUEUE_NUM = 17
+SET_VRING_ENABLE = 18
+SEND_RARP = 19
+NET_SET_MTU = 20
+SET_SLAVE_REQ_FD = 21
+IOTLB_MSG = 22
+GET_CONFIG = 24
+SET_CONFIG = 25
+CRYPTO_CREATE_SESS = 26
+CRYPTO_CLOSE_SESS = 27
+POSTCOPY_ADVISE = 28
+POSTCOPY_LISTEN = 29
+POSTCOPY_END = 30
+GET_INFLIGHT_FD = 31
+SET_INFLIGHT_FD = 32
+SET_STATUS = 39
+GET_STATUS = 40
+
+NAMES = {v: k for k, v in dict(globals()).items()
+         if k.isupper() and isinstance(v, int)}
+
+VERSION = 0x1
+REPLY = 0x4
+NEED_REPLY = 0x8
+NOFD = 0x100
+
+# Feature bits.
+F_MRG_RXBUF = 15
+F_INDIRECT_DESC = 28
+F_EVENT_IDX = 29
+F_PROTOCOL_FEATURES = 30
+F_VERSION_1 = 32
+F_RING_PACKED = 34
+F_LOG_ALL = 26
+
+# Protocol feature bits.
+PF_MQ = 0
+PF_LOG_SHMFD = 1
+PF_REPLY_ACK = 3
+PF_SLAVE_REQ = 5
+PF_INFLIGHT_SHMFD = 12
+PF_STATUS = 16
+
+HDR = struct.Struct("<III")
+MAX_FDS = 8
+VNET_HDR = 12  # struct virtio_net_hdr_mrg_rxbuf (VERSION_1)
+
+# Replies: which requests have one.
+WITH_REPLY = {GET_FEATURES, GET_PROTOCOL_FEATURES, GET_VRING_BASE,
+              GET_QUEUE_NUM, GET_CONFIG, GET_INFLIGHT_FD, GET_STATUS,
+              POSTCOPY_ADVISE}
+
+
+class Closed(Exception):
+    """The backend closed the connection."""
+
+
+def eventfd():
+    return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+
+class Memory:
+    """Guest memory: a memfd of SIZE bytes mapped here, guest physical
+    addresses 0..SIZE, "QEMU virtual" addresses UADDR..UADDR+SIZE."""
+
+    def __init__(self, size=2 << 20, uaddr=0x7f0000000000, file_size=None):
+        self.size = size
+        self.uaddr = uaddr
+        self.fd = os.memfd_create("guest", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, size if file_size is None else file_size)
+        self.map = mmap.mmap(self.fd, min(size, file_size or size))
+        self.next = 0
+
+    def alloc(self, n, align=64):
+        self.next = (self.next + align - 1) & ~(align - 1)
+        a = self.next
+        self.next += n
+        if self.next > self.size:
+            raise MemoryError("guest memory full")
+        return a
+
+    def region(self, offset=0):
+        """(guest_phys_addr, memory_size, userspace_addr, mmap_offset)."""
+        return (0, self.size, self.uaddr, offset)
+
+    def close(self):
+        try:
+            self.map.close()
+        except (BufferError, ValueError):
+            pass
+        os.close(self.fd)
+
+
+class Frontend:
+    """One vhost-user connection, frontend side."""
+
+    def __init__(self, path=None, sock=None, timeout=5.0):
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        self.s = sock
+        self.s.settimeout(timeout)
+        self.fds = []  # fds we made for the backend; closed at close()
+
+    # --- wire -----------------------------------------------------------
+    def send_raw(self, data, fds=()):
+        if fds:
+            socket.send_fds(self.s, [data], list(fds))
+        else:
+            self.s.sendall(data)
+
+    def send(self, req, payload=b"", fds=(), flags=VERSION, size=None):
+        hdr = HDR.pack(req, flags, len(payload) if size is None else size)
+        self.send_raw(hdr + payload, fds)
+
+    def recv(self):
+        """One message from the backend: (request, flags, payload)."""
+        hdr = self._recv_exact(HDR.size)
+        req, flags, size = HDR.unpack(hdr)
+        return req, flags, self._recv_exact(size) if size else b""
+
+    def _recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            try:
+                chunk = self.s.recv(n - len(buf))
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                raise Closed("backend closed the connection")
+            buf += chunk
+        return buf
+
+    def alive(self, timeout=2.0):
+        """True while the backend keeps the connection open (GET_FEATURES
+        is answered)."""
+        try:
+            self.s.settimeout(timeout)
+            self.get_features()
+            return True
+        except (Closed, OSError):
+            return False
+
+    def request(self, req, payload=b"", fds=(), ack=False):
+        """Send REQ; return the reply's payload if it has one (or an ack
+        was asked for), else None."""
+        flags = VERSION | (NEED_REPLY if ack else 0)
+        self.send(req, payload, fds, flags)
+        if req in WITH_REPLY or ack:
+            rreq, rflags, payload = self.recv()
+            if rreq != req or not rflags & REPLY:
+                raise ValueError("reply to %s is %d flags %#x" %
+                                 (NAMES.get(req, req), rreq, rflags))
+            return payload
+        return None
+
+    def u64(self, req, v, ack=False):
+        return self.request(req, struct.pack("<Q", v), ack=ack)
+
+    def get_features(self):
+        return struct.unpack("<Q", self.request(GET_FEATURES))[0]
+
+    def get_protocol_features(self):
+        return struct.unpack("<Q", self.request(GET_PROTOCOL_FEATURES))[0]
+
+    def set_mem_table(self, regions, fds, ack=False):
+        """REGIONS: (gpa, size, uaddr, mmap_offset) tuples."""
+        p = struct.pack("<II", len(regions), 0)
+        for r in regions:
+            p += struct.pack("<QQQQ", *r)
+        return self.request(SET_MEM_TABLE, p, fds, ack)
+
+    def vring_state(self, req, idx, num, ack=False):
+        return self.request(req, struct.pack("<II", idx, num), ack=ack)
+
+    def vring_addr(self, idx, desc, used, avail, flags=0, log=0, ack=False):
+        return self.request(SET_VRING_ADDR, struct.pack(
+            "<IIQQQQ", idx, flags, desc, used, avail, log), ack=ack)
+
+    def vring_fd(self, req, idx, fd=None):
+        if fd is None:
+            return self.request(req, struct.pack("<Q", idx | NOFD))
+        return self.request(req, struct.pack("<Q", idx), [fd])
+
+    def get_vring_base(self, idx):
+        return struct.unpack("<II", self.request(
+            GET_VRING_BASE, struct.pack("<II", idx, 0)))[1]
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = []
+
+    def new_eventfd(self):
+        fd = eventfd()
+        self.fds.append(fd)
+        return fd
+
+
+class SplitRing:
+    """A split virtqueue in guest memory, driven from the guest side."""
+
+    def __init__(self, mem, num=256, buf_size=2048):
+        self.mem, self.num = mem, num
+        self.desc = mem.alloc(16 * num, 4096)
+        self.avail = mem.alloc(6 + 2 * num, 2)
+        self.used = mem.alloc(6 + 8 * num, 4096)
+        self.bufs = [mem.alloc(buf_size, 64) for _ in range(num)]
+        self.buf_size = buf_size
+        self.avail_idx = 0
+        self.used_seen = 0
+        self.free = list(range(num))
+        self.in_flight = {}
+
+    def addrs(self):
+        u = self.mem.uaddr
+        return u + self.desc, u + self.used, u + self.avail
+
+    def setup(self, fe, idx, base=0):
+        """SET_VRING_NUM/BASE/ADDR/KICK/CALL (and ENABLE) for vring IDX."""
+        fe.vring_state(SET_VRING_NUM, idx, self.num)
+        fe.vring_state(SET_VRING_BASE, idx, base)
+        d, u, a = self.addrs()
+        fe.vring_addr(idx, d, u, a)
+        fe.vring_fd(SET_VRING_KICK, idx, fe.new_eventfd())
+        fe.vring_fd(SET_VRING_CALL, idx, fe.new_eventfd())
+
+    def write_desc(self, i, addr, length, flags=0, nxt=0):
+        struct.pack_into("<QIHH", self.mem.map, self.desc + 16 * i, addr,
+                         length, flags, nxt)
+
+    def publish(self, head):
+        m = self.mem.map
+        struct.pack_into("<H", m, self.avail + 4 + 2 * (self.avail_idx %
+                                                        self.num), head)
+        self.avail_idx = (self.avail_idx + 1) & 0xFFFF
+        struct.pack_into("<H", m, self.avail + 2, self.avail_idx)
+
+    def set_avail_idx(self, v):
+        self.avail_idx = v & 0xFFFF
+        struct.pack_into("<H", self.mem.map, self.avail + 2, self.avail_idx)
+
+    def used_idx(self):
+        return struct.unpack_from("<H", self.mem.map, self.used + 2)[0]
+
+    def reap(self):
+        """Used entries since last time: [(id, len)]."""
+        out = []
+        m = self.mem.map
+        while self.used_seen != self.used_idx():
+            slot = self.used + 4 + 8 * (self.used_seen % self.num)
+            out.append(struct.unpack_from("<II", m, slot))
+            self.used_seen = (self.used_seen + 1) & 0xFFFF
+        for i, _ in out:
+            if i in self.in_flight:
+                self.free.append(i)
+                del self.in_flight[i]
+        return out
+
+    def tx(self, frame):
+        """Queue FRAME (with a zero virtio-net header) for the backend;
+        False if the ring is full."""
+        self.reap()
+        if not self.free:
+            return False
+        i = self.free.pop()
+        b = self.bufs[i]
+        data = bytes(VNET_HDR) + frame
+        self.mem.map[b:b + len(data)] = data
+        self.write_desc(i, b, len(data))
+        self.in_flight[i] = True
+        self.publish(i)
+        return True
+
+    def post_rx(self):
+        """Offer every free buffer to the backend (device-writable)."""
+        while self.free:
+            i = self.free.pop()
+            self.write_desc(i, self.bufs[i], self.buf_size, 2)
+            self.in_flight[i] = True
+            self.publish(i)
+
+    def rx(self):
+        """Frames the backend wrote (header stripped); buffers re-posted."""
+        frames = []
+        for i, n in self.reap():
+            b = self.bufs[i]
+            frames.append(bytes(self.mem.map[b + VNET_HDR:b + n]))
+        self.post_rx()
+        return frames
+
+
+class Guest:
+    """A complete, well-behaved guest on a vhost-user socket: one queue
+    pair in a memfd, negotiated as QEMU does. Its rings can then be
+    written by hand to play a hostile guest."""
+
+    def __init__(self, path, mem_size=4 << 20, num=256, packed=False,
+                 features=None, timeout=5.0):
+        self.fe = Frontend(path, timeout=timeout)
+        self.mem = Memory(mem_size)
+        offered = self.fe.get_features()
+        want = ((1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES) |
+                (1 << F_MRG_RXBUF)) if features is None else features
+        self.features = offered & want
+        self.fe.u64(SET_FEATURES, self.features)
+        self.fe.request(SET_OWNER)
+        if self.features & (1 << F_PROTOCOL_FEATURES):
+            pf = self.fe.get_protocol_features() & (1 << PF_REPLY_ACK)
+            self.fe.u64(SET_PROTOCOL_FEATURES, pf)
+        self.fe.set_mem_table([self.mem.region()], [self.mem.fd])
+        self.rxq = SplitRing(self.mem, num)  # vring 0: backend -> guest
+        self.txq = SplitRing(self.mem, num)  # vring 1: guest -> backend
+        self.rxq.post_rx()
+        self.rxq.setup(self.fe, 0)
+        self.txq.setup(self.fe, 1)
+        if self.features & (1 << F_PROTOCOL_FEATURES):
+            for i in (0, 1):
+                self.fe.vring_state(SET_VRING_ENABLE, i, 1)
+
+    def close(self):
+        self.fe.close()
+        self.mem.close()
