@@ -264,6 +264,18 @@ const char *vhd_vhost_feature_name(unsigned int b);
  * (destroy_connection, or after rte_vhost_driver_unregister). poll: on
  * the control thread, logs the mappings the handler replaced. */
 int vhd_vhost_guard_init(void);
+/* ports/vhost_notify.c: guest calls relayed off the lcores (why: there).
+ * init/fini/watchdog: control thread (init before any port starts, fini
+ * after the last stopped; watchdog every tick). take: gives the relay
+ * the frontend's call eventfd GUEST_FD of (VID, VRING) and returns the
+ * eventfd librte_vhost is to write instead (it owns it), or -errno (then
+ * GUEST_FD is still the caller's). drop: forgets (VID, VRING) (VID -1:
+ * every vid; VRING UINT32_MAX: every vring) and closes its fds. */
+int vhd_notify_init(void);
+void vhd_notify_fini(void);
+void vhd_notify_watchdog(void);
+int vhd_notify_take(int vid, uint32_t vring, int guest_fd);
+void vhd_notify_drop(int vid, uint32_t vring);
 int vhd_vhost_guard_attach(int vid, const char *port_name);
 void vhd_vhost_guard_detach(int vid);
 void vhd_vhost_guard_poll(void);

@@ -219,6 +219,7 @@ static void control_loop(void)
 		vhd_ctl_run(vhd_capture_active() ? 5 : 100);
 		vhd_capture_poll();
 		vhd_vhost_guard_poll();
+		vhd_notify_watchdog();
 		__atomic_store_n(
 		    &vhd_clock,
 		    (uint32_t)((rte_get_timer_cycles() - start) / hz),
@@ -342,8 +343,8 @@ int main(int argc, char **argv)
 	}
 	if (vhd_sched_build() < 0 || vhd_telemetry_init() < 0)
 		goto out;
-	if (vhd_vhost_guard_init() < 0) {
-		fprintf(stderr, "vhostd: cannot install the SIGBUS handler\n");
+	if (vhd_vhost_guard_init() < 0 || vhd_notify_init() < 0) {
+		fprintf(stderr, "vhostd: cannot set up the vhost-user guard\n");
 		goto out;
 	}
 	if (vhd_ctl_open(conf.control, conf.control_group, err, sizeof(err)) <
@@ -382,6 +383,7 @@ out:
 	if (ctl_up)
 		vhd_ctl_close();
 	vhd_switch_clear();
+	vhd_notify_fini();
 	if (vhd_pool) {
 		unsigned int used = rte_mempool_in_use_count(vhd_pool);
 

@@ -76,6 +76,7 @@
 enum {
 	VU_SET_MEM_TABLE = 5,
 	VU_SET_LOG_BASE = 6,
+	VU_GET_VRING_BASE = 11,
 	VU_SET_VRING_KICK = 12,
 	VU_SET_VRING_CALL = 13,
 	VU_SET_VRING_ERR = 14,
@@ -395,6 +396,7 @@ static const char *request_name(uint32_t r)
 	    [VU_RESET_OWNER] = "RESET_OWNER",
 	    [VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
 	    [VU_SET_LOG_BASE] = "SET_LOG_BASE",
+	    [VU_GET_VRING_BASE] = "GET_VRING_BASE",
 	    [VU_SET_VRING_KICK] = "SET_VRING_KICK",
 	    [VU_SET_VRING_CALL] = "SET_VRING_CALL",
 	    [VU_SET_VRING_ERR] = "SET_VRING_ERR",
@@ -414,6 +416,25 @@ static const char *request_name(uint32_t r)
 	return r < RTE_DIM(n) && n[r] ? n[r] : "?";
 }
 
+/* Refuse C: its fds are closed and, with no reply-ack asked for, the
+ * session ends (librte_vhost closes the connection). */
+static enum rte_vhost_msg_result reject(int vid, struct vu_msg_context *c,
+					const char *why)
+{
+	if (guard_log_ok())
+		VHD_LOG(ERR, port,
+			"port %s: rejected vhost-user %s (%u): %s; closing the "
+			"session",
+			name_of(vid), request_name(c->msg.request),
+			c->msg.request, why);
+	for (int i = 0; i < c->fd_num; i++)
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+	c->fd_num = 0;
+	c->msg.flags &= ~VU_NEED_REPLY;
+	return RTE_VHOST_MSG_RESULT_ERR;
+}
+
 static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 {
 	struct vu_msg_context *c = msg;
@@ -423,19 +444,29 @@ static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 	if (c->fd_num < 0 || c->fd_num > VU_MAX_FDS)
 		c->fd_num = 0; /* cannot happen: librte_vhost bounds it */
 	e = check_msg(vid, c, why, sizeof(why));
-	if (e) {
-		if (guard_log_ok())
-			VHD_LOG(ERR, port,
-				"port %s: rejected vhost-user %s (%u): %s; "
-				"closing the session",
-				name_of(vid), request_name(c->msg.request),
-				c->msg.request, e);
-		for (int i = 0; i < c->fd_num; i++)
-			if (c->fds[i] >= 0)
-				close(c->fds[i]);
-		c->fd_num = 0;
-		c->msg.flags &= ~VU_NEED_REPLY;
-		return RTE_VHOST_MSG_RESULT_ERR;
+	if (e)
+		return reject(vid, c, e);
+	if (c->msg.request == VU_SET_VRING_CALL) {
+		uint32_t vring = c->msg.payload.u64 & 0xff;
+		int ours;
+
+		if (c->msg.payload.u64 & VU_VRING_NOFD || c->fd_num != 1) {
+			vhd_notify_drop(vid, vring);
+			return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+		}
+		/* librte_vhost writes our eventfd; the relay theirs. */
+		ours = vhd_notify_take(vid, vring, c->fds[0]);
+		if (ours < 0) {
+			snprintf(why, sizeof(why), "cannot relay calls: %s",
+				 strerror(-ours));
+			return reject(vid, c, why);
+		}
+		c->fds[0] = ours;
+	} else if (c->msg.request == VU_GET_VRING_BASE) {
+		/* librte_vhost closes the vring's call fd. */
+		vhd_notify_drop(vid, c->msg.payload.u64 & 0xffffffff);
+	} else if (c->msg.request == VU_RESET_OWNER) {
+		vhd_notify_drop(vid, UINT32_MAX);
 	}
 	if (vid >= 0 && vid < GUARD_MAX_VID) {
 		/* librte_vhost is about to unmap what this device mapped. */
@@ -493,5 +524,6 @@ void vhd_vhost_guard_detach(int vid)
 {
 	if (vid < 0 || vid >= GUARD_MAX_VID)
 		return;
+	vhd_notify_drop(vid, UINT32_MAX);
 	maps_clear(vid, 0, GUARD_MAPS_PER_VID);
 }
