@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
@@ -247,10 +248,43 @@ def case_memory_shrunk_after_mapping(t, d, ga, gb):
     return "port h: the guest's memory region (4194304 bytes) shrank"
 
 
+def case_half_a_message(t, d, ga, gb):
+    """A header whose payload never comes: librte_vhost's one event
+    thread waited in read() for it, and no other guest could connect or
+    set up its rings. Now the read times out and the session ends."""
+    fe = vu.Frontend(t.path("h.sock"))
+    fe.send_raw(vu.HDR.pack(vu.SET_FEATURES, vu.VERSION, 8))
+    g = vu.Guest(t.path("c.sock"), timeout=20)
+    vt.check(closed_by_vhostd(fe), "session not closed")
+    d.wait_up("c")
+    g.close()
+    fe.close()
+    return "vhost read message for VHOST_USER_SET_FEATURES failed"
+
+
+def case_replies_never_read(t, d, ga, gb):
+    """A frontend that asks and never reads the answers: once the
+    socket buffers filled, the event thread blocked in sendmsg()."""
+    fe = vu.Frontend(t.path("h.sock"))
+    fe.s.setblocking(False)
+    req = vu.HDR.pack(vu.GET_FEATURES, vu.VERSION, 0) * 256
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        try:
+            fe.s.send(req)
+        except BlockingIOError:
+            break
+    g = vu.Guest(t.path("c.sock"), timeout=20)
+    d.wait_up("c")
+    g.close()
+    fe.close()
+    return None
+
+
 def test_vhost_hostile(t):
     d = vt.Vhostd(t, {"br0": {}}, {
         n: {"type": "vhost-user", "path": t.path("%s.sock" % n),
-            "bridge": "br0"} for n in ("a", "b", "h")}).start()
+            "bridge": "br0"} for n in ("a", "b", "h", "c")}).start()
     ga = vu.Guest(t.path("a.sock"))
     gb = vu.Guest(t.path("b.sock"))
     d.wait_up("a", "b")
@@ -269,7 +303,8 @@ def test_vhost_hostile(t):
              case_offset_wraps, case_address_wraps, case_memory_not_a_file,
              case_log_smaller_than_file, case_log_not_negotiated,
              case_inflight, case_call_fd_is_a_pipe, case_kick_fd_is_a_socket]
-    with_guests = [case_call_eventfd_full, case_memory_shrunk_after_mapping]
+    with_guests = [case_call_eventfd_full, case_memory_shrunk_after_mapping,
+                   case_half_a_message, case_replies_never_read]
     for case in plain + with_guests:
         before = len(d.log())
         if case in plain:

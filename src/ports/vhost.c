@@ -180,6 +180,7 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 static int new_connection(int vid)
 {
 	struct vhd_port *p = port_of_vid(vid);
+	int rc;
 
 	if (p == NULL)
 		return -1;
@@ -190,9 +191,10 @@ static int new_connection(int vid)
 			       vid, p->conn_vid);
 		return -1;
 	}
-	if (vhd_vhost_guard_attach(vid, p->name) < 0) {
-		vhd_port_error(p, EINVAL,
-			       "cannot check the messages of vid %d: refused",
+	rc = vhd_vhost_guard_attach(vid, p->name);
+	if (rc < 0) {
+		vhd_port_error(p, -rc,
+			       "cannot guard the connection of vid %d: refused",
 			       vid);
 		return -1;
 	}

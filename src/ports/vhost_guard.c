@@ -43,15 +43,21 @@
  * the vring locks across those messages; destroy_device waits for a grace
  * period).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -509,10 +515,80 @@ static const struct rte_vhost_user_extern_ops guard_ops = {
     .post_msg_handle = guard_post_msg,
 };
 
+static bool sun_is(const struct sockaddr_un *a, socklen_t len, const char *path)
+{
+	size_t n = strlen(path);
+
+	return a->sun_family == AF_UNIX &&
+	       len >= offsetof(struct sockaddr_un, sun_path) + n &&
+	       strncmp(a->sun_path, path, n) == 0 &&
+	       (len == offsetof(struct sockaddr_un, sun_path) + n ||
+		a->sun_path[n] == '\0');
+}
+
+/*
+ * librte_vhost reads and answers a frontend with blocking calls on its
+ * one vhost-events thread: a frontend that sends half a message, or never
+ * reads its replies, would hold that thread, and with it every other
+ * guest's connects, reconnects and ring setup. librte_vhost does not show
+ * us the connection's fd, so find it (the one socket, other than a
+ * listening one, whose own or peer address is the port's path) and give
+ * it send and receive timeouts: a message stalled for GUARD_IO_TIMEOUT_S
+ * then fails and librte_vhost closes that session. Idle sessions are not
+ * affected: librte_vhost reads only once poll() says a message came.
+ */
+#define GUARD_IO_TIMEOUT_S 1
+
+static int set_io_timeouts(const char *path)
+{
+	struct timeval tv = {.tv_sec = GUARD_IO_TIMEOUT_S};
+	struct dirent *e;
+	int found = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_un a;
+		socklen_t len = sizeof(a);
+		int fd = atoi(e->d_name), v = 0;
+		socklen_t vl = sizeof(v);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || v)
+			continue; /* not a socket, or a listening one */
+		if ((getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
+		     sun_is(&a, len, path)) ||
+		    ((len = sizeof(a)),
+		     getpeername(fd, (struct sockaddr *)&a, &len) == 0 &&
+			 sun_is(&a, len, path))) {
+			if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				       sizeof(tv)) < 0 ||
+			    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				       sizeof(tv)) < 0) {
+				closedir(d);
+				return -errno;
+			}
+			found++;
+		}
+	}
+	closedir(d);
+	return found ? 0 : -ENOENT;
+}
+
 int vhd_vhost_guard_attach(int vid, const char *port_name)
 {
+	char path[PATH_MAX];
+	int rc;
+
 	if (vid < 0 || vid >= GUARD_MAX_VID)
 		return -EINVAL;
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return -EINVAL;
+	rc = set_io_timeouts(path);
+	if (rc < 0)
+		return rc;
 	snprintf(names[vid], sizeof(names[vid]), "%s", port_name);
 	maps_clear(vid, 0, GUARD_MAPS_PER_VID);
 	if (rte_vhost_extern_callback_register(vid, &guard_ops, NULL) < 0)
