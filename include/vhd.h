@@ -233,7 +233,7 @@ static inline uint16_t vhd_port_nrxq(const struct vhd_port *p)
 	if (p->type == VHD_PORT_VHOST)
 		return __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) < 0
 			   ? 0
-			   : p->nr_qp;
+			   : __atomic_load_n(&p->nr_qp, __ATOMIC_ACQUIRE);
 	return p->n_rxq;
 }
 void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out);

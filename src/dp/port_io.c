@@ -77,7 +77,8 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 	if (p->type == VHD_PORT_VHOST) {
 		int vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
 
-		if (vid < 0 || q >= p->nr_qp)
+		if (vid < 0 ||
+		    q >= __atomic_load_n(&p->nr_qp, __ATOMIC_RELAXED))
 			return 0;
 		/* librte_vhost has just copied the frames into the mbufs:
 		 * they are in cache, no prefetch. */

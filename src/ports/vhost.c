@@ -129,7 +129,9 @@ static int new_device(int vid)
 	if (rte_vhost_get_negotiated_features(vid, &p->features) < 0)
 		p->features = 0;
 	p->numa_node = rte_vhost_get_numa_node(vid);
-	p->nr_qp = nr_qp;
+	if (nr_qp < p->nr_qp) /* vrings enabled before the device started */
+		nr_qp = p->nr_qp;
+	__atomic_store_n(&p->nr_qp, nr_qp, __ATOMIC_RELEASE);
 	p->connects++;
 	__atomic_store_n(&p->vid, vid, __ATOMIC_RELEASE);
 	if (vhd_log_ratelimit(p))
@@ -169,6 +171,14 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 		__atomic_fetch_or(mask, bit, __ATOMIC_RELEASE);
 	else
 		__atomic_fetch_and(mask, ~bit, __ATOMIC_RELEASE);
+	/* QEMU sets up and enables one queue pair after the other: the
+	 * device is started (new_device) once the first is ready, and the
+	 * others come here. A tx vring enabled past nr_qp is polled from now
+	 * on (nr_qp never shrinks while the device lives: librte_vhost skips
+	 * disabled vrings). */
+	if (enable && (queue_id & 1) && queue_id / 2 < VHD_MAX_QUEUES &&
+	    queue_id / 2 >= __atomic_load_n(&p->nr_qp, __ATOMIC_RELAXED))
+		__atomic_store_n(&p->nr_qp, queue_id / 2 + 1, __ATOMIC_RELEASE);
 	if (vhd_log_ratelimit(p))
 		VHD_LOG(DEBUG, port, "port %s: vring %u %s", p->name, queue_id,
 			enable ? "enabled" : "disabled");
@@ -202,6 +212,7 @@ static int new_connection(int vid)
 	/* A new connection starts with no enabled queues. */
 	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->nr_qp, 0, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -210,8 +221,12 @@ static void destroy_connection(int vid)
 	struct vhd_port *p = port_of_vid(vid);
 
 	vhd_vhost_guard_detach(vid);
-	if (p && p->conn_vid == vid)
+	if (p && p->conn_vid == vid) {
 		p->conn_vid = -1;
+		/* port/show: no queue is enabled once the guest is gone. */
+		__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
+	}
 }
 
 static const struct rte_vhost_device_ops vhost_ops = {
