@@ -91,6 +91,23 @@ def eventfd():
     return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
 
 
+def load16(m, off):
+    """The 16-bit word at even offset OFF of mmap M, read in one load.
+    struct.unpack_from and pack_into go byte by byte on an mmap (seen on
+    CPython 3.11): a ring index the backend moves from 0x00ff to 0x0100
+    can read as 0x01ff or 0x0000, and one it reads while we store it is
+    torn the same way, so the two sides disagree about the ring."""
+    with memoryview(m) as b, b[off:off + 2] as w, w.cast("H") as h:
+        return h[0]
+
+
+def store16(m, off, v):
+    """Store V at even offset OFF of mmap M in one 16-bit store (see
+    load16)."""
+    with memoryview(m) as b, b[off:off + 2] as w, w.cast("H") as h:
+        h[0] = v
+
+
 class Memory:
     """Guest memory: a memfd of SIZE bytes mapped here, guest physical
     addresses 0..SIZE, "QEMU virtual" addresses UADDR..UADDR+SIZE."""
@@ -274,14 +291,14 @@ class SplitRing:
         struct.pack_into("<H", m, self.avail + 4 + 2 * (self.avail_idx %
                                                         self.num), head)
         self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-        struct.pack_into("<H", m, self.avail + 2, self.avail_idx)
+        store16(m, self.avail + 2, self.avail_idx)
 
     def set_avail_idx(self, v):
         self.avail_idx = v & 0xFFFF
-        struct.pack_into("<H", self.mem.map, self.avail + 2, self.avail_idx)
+        store16(self.mem.map, self.avail + 2, self.avail_idx)
 
     def used_idx(self):
-        return struct.unpack_from("<H", self.mem.map, self.used + 2)[0]
+        return load16(self.mem.map, self.used + 2)
 
     def reap(self):
         """Used entries since last time: [(id, len)]."""
@@ -326,6 +343,148 @@ class SplitRing:
         for i, n in self.reap():
             b = self.bufs[i]
             frames.append(bytes(self.mem.map[b + VNET_HDR:b + n]))
+        self.post_rx()
+        return frames
+
+
+class PackedRing:
+    """A packed virtqueue (VIRTIO_F_RING_PACKED) in guest memory, driven
+    from the guest side, with the same methods as SplitRing.
+
+    Layout (virtio 1.1, 2.7): a ring of NUM 16-byte descriptors {addr u64,
+    len u32, id u16, flags u16}; a descriptor is available when its AVAIL
+    flag (bit 7) equals the driver's wrap counter and its USED flag (bit 15)
+    does not, and used when both equal the device's wrap counter. Both wrap
+    counters start at 1 and flip each time an index passes the end of the
+    ring. The driver and device event suppression areas are 4 bytes each
+    {off_wrap u16, flags u16}. In SET_VRING_ADDR the descriptor ring goes in
+    "desc", the driver event area in "avail" and the device event area in
+    "used"; SET_VRING_BASE carries the next available index in bits 0-14
+    and the avail wrap counter in bit 15.
+
+    Buffer ids are the indexes of BUFS; a chain takes consecutive
+    descriptors (the head's flags are written last) and the device returns
+    it with one used descriptor that carries the id, so reap() remembers how
+    many descriptors each id took."""
+
+    F_NEXT = 1
+    F_WRITE = 2
+    F_INDIRECT = 4
+    F_AVAIL = 1 << 7
+    F_USED = 1 << 15
+
+    def __init__(self, mem, num=256, buf_size=2048):
+        self.mem, self.num = mem, num
+        self.desc = mem.alloc(16 * num, 4096)
+        self.driver_event = mem.alloc(4, 4)
+        self.device_event = mem.alloc(4, 4)
+        self.bufs = [mem.alloc(buf_size, 64) for _ in range(num)]
+        self.buf_size = buf_size
+        self.avail_idx, self.avail_wrap = 0, 1
+        self.used_idx, self.used_wrap = 0, 1
+        self.free = list(range(num))
+        self.in_flight = {}  # buffer id -> descriptors its chain took
+
+    def addrs(self):
+        """(desc, used, avail) as SET_VRING_ADDR takes them: the device
+        event area is "used", the driver event area "avail"."""
+        u = self.mem.uaddr
+        return u + self.desc, u + self.device_event, u + self.driver_event
+
+    def base(self):
+        """SET_VRING_BASE's num: next avail index and wrap counter."""
+        return self.avail_idx | self.avail_wrap << 15
+
+    def setup(self, fe, idx, base=None):
+        """SET_VRING_NUM/BASE/ADDR/KICK/CALL for vring IDX."""
+        fe.vring_state(SET_VRING_NUM, idx, self.num)
+        fe.vring_state(SET_VRING_BASE, idx,
+                       self.base() if base is None else base)
+        d, u, a = self.addrs()
+        fe.vring_addr(idx, d, u, a)
+        fe.vring_fd(SET_VRING_KICK, idx, fe.new_eventfd())
+        fe.vring_fd(SET_VRING_CALL, idx, fe.new_eventfd())
+
+    def avail_flags(self):
+        """The AVAIL/USED bits that make a descriptor available now."""
+        return self.F_AVAIL if self.avail_wrap else self.F_USED
+
+    def write_desc(self, i, addr, length, bid=0, flags=0):
+        struct.pack_into("<QIHH", self.mem.map, self.desc + 16 * i, addr,
+                         length, bid, flags)
+
+    def read_desc(self, i):
+        """(addr, len, id, flags) of descriptor I."""
+        return struct.unpack_from("<QIHH", self.mem.map, self.desc + 16 * i)
+
+    def add(self, bid, parts):
+        """Make a chain of PARTS, (addr, len, flags) tuples with F_NEXT
+        added between them, available as buffer BID: one descriptor each
+        from the next available slot on, the head's flags last."""
+        head, head_flags = self.avail_idx, None
+        for k, (addr, length, flags) in enumerate(parts):
+            if k + 1 < len(parts):
+                flags |= self.F_NEXT
+            flags |= self.avail_flags()
+            if k == 0:
+                head_flags = flags
+                self.write_desc(self.avail_idx, addr, length, bid, 0)
+            else:
+                self.write_desc(self.avail_idx, addr, length, bid, flags)
+            self.avail_idx += 1
+            if self.avail_idx >= self.num:
+                self.avail_idx = 0
+                self.avail_wrap ^= 1
+        struct.pack_into("<H", self.mem.map, self.desc + 16 * head + 14,
+                         head_flags)
+        self.in_flight[bid] = len(parts)
+
+    def reap(self):
+        """Used buffers since last time: [(id, len)]."""
+        out = []
+        while True:
+            _, length, bid, flags = self.read_desc(self.used_idx)
+            avail, used = bool(flags & self.F_AVAIL), bool(flags & self.F_USED)
+            if avail != used or used != bool(self.used_wrap):
+                break
+            out.append((bid, length))
+            n = self.in_flight.pop(bid, 1)
+            if bid < self.num:
+                self.free.append(bid)
+            self.used_idx += n
+            if self.used_idx >= self.num:
+                self.used_idx -= self.num
+                self.used_wrap ^= 1
+        return out
+
+    def tx(self, frame):
+        """Queue FRAME (with a zero virtio-net header) for the backend;
+        False if no buffer is free. (librte_vhost returns the used
+        descriptors of a packed tx ring in batches, when most of the ring
+        is used.)"""
+        self.reap()
+        if not self.free:
+            return False
+        i = self.free.pop()
+        b = self.bufs[i]
+        data = bytes(VNET_HDR) + frame
+        self.mem.map[b:b + len(data)] = data
+        self.add(i, [(b, len(data), 0)])
+        return True
+
+    def post_rx(self):
+        """Offer every free buffer to the backend (device-writable)."""
+        while self.free:
+            i = self.free.pop()
+            self.add(i, [(self.bufs[i], self.buf_size, self.F_WRITE)])
+
+    def rx(self):
+        """Frames the backend wrote (header stripped); buffers re-posted."""
+        frames = []
+        for i, n in self.reap():
+            if i < self.num:
+                b = self.bufs[i]
+                frames.append(bytes(self.mem.map[b + VNET_HDR:b + n]))
         self.post_rx()
         return frames
 
