@@ -135,6 +135,38 @@ def case_memory_not_a_file(t, d):
     return "not a regular file"
 
 
+def case_memory_read_only(t, d):
+    """A read-only fd of a memfd: librte_vhost's mmap failed and 22.11
+    leaked the fd (it is moved out of the message before mmap, and only
+    regions that mapped are closed). Found by fuzz-vhost-user."""
+    fe = vu.Frontend(t.path("h.sock"))
+    hostile_prefix(fe)
+    m = vu.Memory(1 << 20)
+    ro = os.open("/proc/self/fd/%d" % m.fd, os.O_RDONLY)
+    fe.set_mem_table([(0, 1 << 20, UADDR, 0)], [ro])
+    vt.check(closed_by_vhostd(fe), "session not closed")
+    fe.close()
+    os.close(ro)
+    m.close()
+    return "cannot be mapped read-write: Permission denied"
+
+
+def case_log_offset(t, d):
+    """A dirty log at an offset: 22.11 maps offset + size and unmaps only
+    size when the log is replaced, leaking a mapping each time."""
+    fe = vu.Frontend(t.path("h.sock"))
+    hostile_prefix(fe, (1 << vu.F_VERSION_1) |
+                   (1 << vu.F_PROTOCOL_FEATURES))
+    fe.u64(vu.SET_PROTOCOL_FEATURES, 1 << vu.PF_LOG_SHMFD)
+    fd = os.memfd_create("log")
+    os.ftruncate(fd, 2 << 20)
+    fe.send(vu.SET_LOG_BASE, struct.pack("<QQ", 1 << 20, 4096), [fd])
+    vt.check(closed_by_vhostd(fe), "session not closed")
+    os.close(fd)
+    fe.close()
+    return "log offset is not 0"
+
+
 def case_log_smaller_than_file(t, d):
     """A dirty log of 1 MiB backed by a 4 KiB memfd: the first page
     logged during migration would have been a SIGBUS."""
@@ -301,6 +333,7 @@ def test_vhost_hostile(t):
 
     plain = [case_memfd_smaller_than_region, case_offset_past_file,
              case_offset_wraps, case_address_wraps, case_memory_not_a_file,
+             case_memory_read_only, case_log_offset,
              case_log_smaller_than_file, case_log_not_negotiated,
              case_inflight, case_call_fd_is_a_pipe, case_kick_fd_is_a_socket]
     with_guests = [case_call_eventfd_full, case_memory_shrunk_after_mapping,
