@@ -91,6 +91,16 @@ void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out)
 	}
 }
 
+/* N references to M, one on every segment: each reference is freed with
+ * rte_pktmbuf_free, which drops one from each segment. We hold the only
+ * reference: plain stores, not atomic adds. */
+static inline void set_refs(struct rte_mbuf *m, uint16_t n)
+{
+	do
+		rte_mbuf_refcnt_set(m, n);
+	while ((m = m->next) != NULL);
+}
+
 static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 		  const struct vhd_portlist *pl, uint16_t in_port,
 		  struct rte_mbuf *m)
@@ -103,8 +113,7 @@ static void flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 		return;
 	}
 	lc->brstats[br->idx].flooded++;
-	/* We hold the only reference: a plain store, not an atomic add. */
-	rte_mbuf_refcnt_set(m, n);
+	set_refs(m, n);
 	for (uint16_t i = 0; i < pl->n; i++)
 		if (pl->port[i] != in_port)
 			vhd_tx_buffer(lc, pl->port[i], m);
@@ -143,7 +152,7 @@ static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
 	lc->brstats[br->idx].flooded += n;
 	if (k > 1) {
 		for (uint16_t i = 0; i < n; i++)
-			rte_mbuf_refcnt_set(pkts[i], k);
+			set_refs(pkts[i], k);
 		b = &shared; /* more than one reference each now */
 	}
 	for (uint16_t i = 0; i < pl->n; i++)
