@@ -24,14 +24,24 @@
 #include "vhd_sockpath.h"
 
 /* vhostd switches frames as they are: no checksum or segmentation
- * offloads, so a frame from a guest is valid on any port. */
+ * offloads, so a frame from a guest is valid on any port.
+ * Not offered either, because librte_vhost 22.11 cannot take them from a
+ * hostile guest (docs/RELIABILITY.md, faults 11 and 12):
+ *  - VIRTIO_NET_F_MRG_RXBUF: the rx path takes up to ring size - 1
+ *    buffers per frame and 32 frames per call into a shadow ring of ring
+ *    size entries, trusting the guest's avail index: a guest posting tiny
+ *    buffers with its index far ahead overflows the heap;
+ *  - VIRTIO_F_RING_PACKED: SET_VRING_BASE is not checked against the ring
+ *    size, and an indirect table's length is allocated before it is
+ *    checked (a 4 GiB rte_malloc per poll, stalling the lcore). */
 #define VHD_VHOST_DISABLED_FEATURES                                            \
 	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
 	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |   \
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
 	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                                   \
-	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO))
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
+	 (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_RING_PACKED))
 
 static const char *const feature_names[64] = {
     [VIRTIO_NET_F_CSUM] = "VIRTIO_NET_F_CSUM",

@@ -82,6 +82,7 @@
 enum {
 	VU_SET_MEM_TABLE = 5,
 	VU_SET_LOG_BASE = 6,
+	VU_SET_VRING_NUM = 8,
 	VU_GET_VRING_BASE = 11,
 	VU_SET_VRING_KICK = 12,
 	VU_SET_VRING_CALL = 13,
@@ -376,6 +377,18 @@ static const char *check_msg(int vid, const struct vu_msg_context *c, char *why,
 	switch (c->msg.request) {
 	case VU_SET_MEM_TABLE:
 		return check_mem_table(c, why, whylen);
+	case VU_SET_VRING_NUM:
+		/* librte_vhost 22.11 takes up to 32 frames a call (one used
+		 * entry each) into a shadow ring of ring size entries, with
+		 * no check against the ring size: a smaller ring overflows
+		 * the heap. */
+		if (c->msg.size >= 8 && (c->msg.payload.u64 >> 32) < 32) {
+			snprintf(why, whylen,
+				 "vring size %" PRIu64 " is below 32",
+				 c->msg.payload.u64 >> 32);
+			return why;
+		}
+		return NULL;
 	case VU_SET_LOG_BASE:
 		if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD)))
 			return "LOG_SHMFD was not negotiated";
@@ -430,6 +443,7 @@ static const char *request_name(uint32_t r)
 	    [VU_RESET_OWNER] = "RESET_OWNER",
 	    [VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
 	    [VU_SET_LOG_BASE] = "SET_LOG_BASE",
+	    [VU_SET_VRING_NUM] = "SET_VRING_NUM",
 	    [VU_GET_VRING_BASE] = "GET_VRING_BASE",
 	    [VU_SET_VRING_KICK] = "SET_VRING_KICK",
 	    [VU_SET_VRING_CALL] = "SET_VRING_CALL",
