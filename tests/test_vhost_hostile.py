@@ -208,6 +208,32 @@ def case_inflight(t, d):
     return "SET_INFLIGHT_FD (32): not offered"
 
 
+def case_small_ring(t, d):
+    """A ring of 8 with the avail index 40 ahead: librte_vhost 22.11
+    takes up to 32 frames a call into a shadow ring of ring-size entries
+    and overflowed the heap (SIGSEGV on the lcore). Found by both
+    fuzzers."""
+    fe = vu.Frontend(t.path("h.sock"))
+    hostile_prefix(fe)
+    fe.vring_state(vu.SET_VRING_NUM, 1, 8)
+    vt.check(closed_by_vhostd(fe), "session not closed")
+    fe.close()
+    return "SET_VRING_NUM (8): vring size 8 is below 32"
+
+
+def case_features_not_offered(t, d):
+    """Mergeable rx buffers and packed rings are not offered: librte_vhost
+    22.11 overflows its shadow ring on the first (a guest posting tiny
+    buffers with its index far ahead) and trusts the ring base and
+    indirect lengths of the second."""
+    fe = vu.Frontend(t.path("h.sock"))
+    f = fe.get_features()
+    vt.check(not f & (1 << vu.F_MRG_RXBUF | 1 << vu.F_RING_PACKED),
+             "offered features %#x" % f)
+    fe.close()
+    return None
+
+
 def case_call_fd_is_a_pipe(t, d):
     """A pipe as call fd: vhostd's lcore would block once it filled."""
     fe = vu.Frontend(t.path("h.sock"))
@@ -280,6 +306,37 @@ def case_memory_shrunk_after_mapping(t, d, ga, gb):
     return "port h: the guest's memory region (4194304 bytes) shrank"
 
 
+def case_jumbo_flood(t, d, ga, gb):
+    """A 4000-byte broadcast (a two-segment mbuf) flooded to two ports:
+    the flood set the reference count of the first segment only, so the
+    second was freed twice and the pool corrupted (other guests' frames
+    lost, repeated or mangled). Found by fuzz-guest."""
+    g = vu.Guest(t.path("h.sock"))
+    d.wait_up("h")
+    q = ga.txq
+    for i in range(50):
+        f = vt.frame("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:0a",
+                     payload=b"jumbo %d" % i, size=4000)
+        data = bytes(vu.VNET_HDR) + f
+        q.reap()
+        vt.wait_until(lambda: len(q.free) >= 2, 10, "a's tx ring to drain")
+        j, k = q.free.pop(), q.free.pop()
+        q.mem.map[q.bufs[j]:q.bufs[j] + 2048] = data[:2048]
+        q.mem.map[q.bufs[k]:q.bufs[k] + len(data) - 2048] = data[2048:]
+        q.write_desc(j, q.bufs[j], 2048, 1, k)  # NEXT
+        q.write_desc(k, q.bufs[k], len(data) - 2048)
+        q.in_flight[j] = True
+        q.free.append(k)
+        q.publish(j)
+    vt.wait_until(lambda: d.port("a")["rx_packets"] >= 50, 10,
+                  "vhostd to take a's 50 jumbo frames")
+    for _ in range(25):  # 200 frames a->b, exact, and the pool intact
+        canary(d, ga, gb)
+        g.rxq.rx()
+    g.close()
+    return None
+
+
 def case_half_a_message(t, d, ga, gb):
     """A header whose payload never comes: librte_vhost's one event
     thread waited in read() for it, and no other guest could connect or
@@ -335,8 +392,10 @@ def test_vhost_hostile(t):
              case_offset_wraps, case_address_wraps, case_memory_not_a_file,
              case_memory_read_only, case_log_offset,
              case_log_smaller_than_file, case_log_not_negotiated,
-             case_inflight, case_call_fd_is_a_pipe, case_kick_fd_is_a_socket]
-    with_guests = [case_call_eventfd_full, case_memory_shrunk_after_mapping,
+             case_inflight, case_small_ring, case_features_not_offered,
+             case_call_fd_is_a_pipe, case_kick_fd_is_a_socket]
+    with_guests = [case_jumbo_flood, case_call_eventfd_full,
+                   case_memory_shrunk_after_mapping,
                    case_half_a_message, case_replies_never_read]
     for case in plain + with_guests:
         before = len(d.log())

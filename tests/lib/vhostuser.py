@@ -414,8 +414,11 @@ class PackedRing:
                          length, bid, flags)
 
     def read_desc(self, i):
-        """(addr, len, id, flags) of descriptor I."""
-        return struct.unpack_from("<QIHH", self.mem.map, self.desc + 16 * i)
+        """(addr, len, id, flags) of descriptor I: the flags first, in
+        one load (see load16), then the rest."""
+        o = self.desc + 16 * i
+        flags = load16(self.mem.map, o + 14)
+        return struct.unpack_from("<QIH", self.mem.map, o) + (flags,)
 
     def add(self, bid, parts):
         """Make a chain of PARTS, (addr, len, flags) tuples with F_NEXT
@@ -435,8 +438,7 @@ class PackedRing:
             if self.avail_idx >= self.num:
                 self.avail_idx = 0
                 self.avail_wrap ^= 1
-        struct.pack_into("<H", self.mem.map, self.desc + 16 * head + 14,
-                         head_flags)
+        store16(self.mem.map, self.desc + 16 * head + 14, head_flags)
         self.in_flight[bid] = len(parts)
 
     def reap(self):
@@ -452,7 +454,7 @@ class PackedRing:
             if bid < self.num:
                 self.free.append(bid)
             self.used_idx += n
-            if self.used_idx >= self.num:
+            while self.used_idx >= self.num:  # a chain may be longer
                 self.used_idx -= self.num
                 self.used_wrap ^= 1
         return out
