@@ -44,17 +44,20 @@ def test_qemu_vhostd_restart(t):
     t_started = time.monotonic()
     d.wait_up("vm1", "vm2")
     t_up = time.monotonic()
-    wait_until(lambda: PingState(g1).last > before.last + 20, 120,
-               "ping replies after the vhostd restart")
+    wait_until(lambda: PingState(g1).recv >= before.recv + 20, 120,
+               "20 ping replies after the vhostd restart")
     t_flow = time.monotonic()
     st, summary = bg_ping_stop(g1)
     print("vm1 -> vm2 ping -i %s: %s" % (INTERVAL, summary))
     print("host: vhostd restarted (ready) %.2fs after SIGKILL, ports up "
           "after %.2fs, new replies seen after <= %.2fs" %
           (t_started - t_kill, t_up - t_kill, t_flow - t_kill))
-    # Requests the guest queued while vhostd was away are not lost: they
-    # wait in the vring and are answered late. The outage is the longer of
-    # the holes in the answered seqs and the largest round trip.
+    # The outage is the longer of the holes in the answered seqs and the
+    # largest round trip. With mergeable rx buffers, the requests vm1 sent
+    # while vhostd was away waited in the vring and were answered late;
+    # without them (not offered since librte_vhost overflows on them from a
+    # hostile guest: docs/RELIABILITY.md, fault 11) the two or three sent
+    # during the restart are lost. Holes elsewhere fail the test below.
     print("OUTAGE: %.2fs (%d pings lost %s, max round trip %.2fs)" %
           (max(st.lost * INTERVAL, st.max_rtt), st.lost, st.gaps,
            st.max_rtt))
