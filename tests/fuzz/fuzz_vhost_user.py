@@ -39,7 +39,7 @@ Faults: vhostd exits or hangs, a connection is neither answered nor closed,
 vhostd keeps fds, mappings or mbufs of a closed connection, the canary
 pair stops passing frames byte for byte, telemetry stops answering. The
 first fault stops the run: the inputs that led to it are printed and
-saved as JSON (tests/fuzz/faults/, or FUZZ_OUT) to replay with --replay.
+saved as JSON (./fuzz-faults/, or FUZZ_OUT) to replay with --replay.
 In tests/fuzz/corpus/, regress-*.json files (fixed faults) are replayed
 at the start of every run; pending-*.json are known faults not fixed yet
 (run them with --replay; rename to regress-* once fixed).
@@ -48,7 +48,7 @@ Short pass (meson, default ~45 s):  fuzz_vhost_user.py
 Long pass:   FUZZ_SECONDS=3600 fuzz_vhost_user.py   (or --seconds 3600)
 Again:       fuzz_vhost_user.py --seed S [--inputs FROM:TO]
              (the same inputs; only those numbered FROM to TO-1)
-Replay:      fuzz_vhost_user.py --replay tests/fuzz/faults/FILE.json
+Replay:      fuzz_vhost_user.py --replay fuzz-faults/FILE.json
 Environment: FUZZ_SECONDS, FUZZ_SEED, FUZZ_OUT=DIR, FUZZ_ONLY=gen,gen,
 FUZZ_CORPUS=name,name (corpus files to use), FUZZ_CANARY_EVERY=N (inputs
 between canary rounds, 20), and FUZZ_SKIP=name,name to leave out a known
@@ -1527,7 +1527,7 @@ def report(inputs, fault, seed, index):
 
 def test_fuzz_vhost_user(t):
     seed = ARGS.seed
-    print("fuzz_vhost_user: seed %d, %.0f s%s%s" % (
+    print("fuzz-vhost-user: seed %d, %.0f s%s%s" % (
         seed, ARGS.seconds, ", skipping %s" % ",".join(sorted(SKIP))
         if SKIP else "", ", only %s" % ",".join(sorted(ONLY)) if ONLY else
         ""))
