@@ -20,8 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from vhdtest import (VHOSTD, Failure, Guest, Vhostd, check, frame, run,  # noqa: E402
-                     wait_until)
+from vhdtest import (VHOSTD, Failure, Guest, Vhostd, check, fd_targets,  # noqa: E402
+                     frame, run, wait_until)
 
 P = "02:00:00:00:00:01"
 LCORES = os.environ.get("VHD_LCORES", "1")
@@ -102,16 +102,6 @@ class Ctl:
 
 def fds(pid):
     return sorted(os.listdir("/proc/%d/fd" % pid), key=int)
-
-
-def fd_targets(pid):
-    out = {}
-    for fd in fds(pid):
-        try:
-            out[fd] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            pass
-    return out
 
 
 def status(pid, key):

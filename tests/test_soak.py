@@ -58,6 +58,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhostuser as vu  # noqa: E402
+from vhdtest import fd_targets as vt_fd_targets  # noqa: E402
 from vhdtest import (BCAST, VHOSTD, Failure, Vhostd, check, mac,  # noqa: E402
                      run, wait_until)
 
@@ -358,13 +359,7 @@ class Soak:
         return len(os.listdir("/proc/%d/fd" % self.pid))
 
     def fd_targets(self):
-        out = {}
-        for fd in os.listdir("/proc/%d/fd" % self.pid):
-            try:
-                out[fd] = os.readlink("/proc/%d/fd/%s" % (self.pid, fd))
-            except OSError:
-                pass
-        return out
+        return vt_fd_targets(self.pid)
 
     def settle_fds(self):
         """The fd count once stable (a telemetry query's connection is

@@ -38,16 +38,6 @@ def canary(d, ga, gb):
     vt.check(d.proc.poll() is None, "vhostd exited")
 
 
-def fd_links(pid):
-    out = {}
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            out[fd] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            pass
-    return out
-
-
 def closed_by_vhostd(fe):
     """vhostd ended the session: the next request finds it closed."""
     try:
@@ -386,7 +376,7 @@ def test_vhost_hostile(t):
     base = d.mbufs_in_use()
     pid = d.proc.pid
     fds0 = len(os.listdir("/proc/%d/fd" % pid))
-    links0 = fd_links(pid)
+    links0 = vt.fd_targets(pid)
 
     plain = [case_memfd_smaller_than_region, case_offset_past_file,
              case_offset_wraps, case_address_wraps, case_memory_not_a_file,
@@ -414,7 +404,7 @@ def test_vhost_hostile(t):
 
     vt.wait_until(lambda: len(os.listdir("/proc/%d/fd" % pid)) == fds0, 10,
                   "vhostd's fds back to %d (now more: %s)" % (
-                      fds0, sorted(set(fd_links(pid).items()) -
+                      fds0, sorted(set(vt.fd_targets(pid).items()) -
                                    set(links0.items()))))
     ga.close()
     gb.close()

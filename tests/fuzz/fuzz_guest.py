@@ -69,6 +69,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import vhostuser as vu  # noqa: E402
+from vhdtest import fd_targets as vt_fd_targets  # noqa: E402
 from vhdtest import (BCAST, VHOSTD, Failure, Vhostd, frame,  # noqa: E402
                      mac, run, wait_until)
 
@@ -989,14 +990,7 @@ class Fuzzer:
         return self.fds()
 
     def fd_targets(self, fds):
-        out = {}
-        for fd in fds:
-            try:
-                out[fd] = os.readlink("/proc/%d/fd/%s" % (self.d.proc.pid,
-                                                          fd))
-            except OSError:
-                pass
-        return out
+        return vt_fd_targets(self.d.proc.pid, fds)
 
     # --- checks
     def alive(self, what):

@@ -77,6 +77,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import vhostuser as vu  # noqa: E402
+from vhdtest import fd_targets as vt_fd_targets  # noqa: E402
 from vhdtest import (BCAST, VHOSTD, Failure, Vhostd, check,  # noqa: E402
                      frame, run, wait_until)
 
@@ -428,14 +429,7 @@ class Executor:
         return len(os.listdir("/proc/%d/fd" % self.d.proc.pid))
 
     def fd_targets(self):
-        out = {}
-        for fd in os.listdir("/proc/%d/fd" % self.d.proc.pid):
-            try:
-                out[fd] = os.readlink("/proc/%d/fd/%s" % (self.d.proc.pid,
-                                                          fd))
-            except OSError:
-                pass
-        return out
+        return vt_fd_targets(self.d.proc.pid)
 
     def take_baseline(self):
         """vhostd's fds once two readings a moment apart agree."""

@@ -53,6 +53,18 @@ def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
                   (timeout, what, last))
 
 
+def fd_targets(pid, fds=None):
+    """{fd: what it points to} for process PID's fds (all, or FDS); fds
+    closed meanwhile are left out."""
+    out = {}
+    for fd in (os.listdir("/proc/%d/fd" % pid) if fds is None else fds):
+        try:
+            out[str(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            pass
+    return out
+
+
 def setup_hugepages(pages=1024):
     os.makedirs("/dev/hugepages", exist_ok=True)
     if subprocess.call(["mountpoint", "-q", "/dev/hugepages"]) != 0:
