@@ -8,9 +8,9 @@
  * the other port). The main design choice: the burst is reduced to its runs
  * of equal MACs before touching the table, since a burst from one guest is
  * nearly always one flow; a flood is one mbuf with its refcnt set to the
- * number of destinations, never a copy. The bridge's port list (its flood
- * list) is read once per burst: the control thread replaces it whole
- * (RCU) when a port joins or leaves.
+ * number of destinations (on every segment), never a copy. The bridge's
+ * port list (its flood list) is read once per burst: the control thread
+ * replaces it whole (RCU) when a port joins or leaves.
  */
 #include <stdio.h>
 #include <string.h>
