@@ -32,7 +32,7 @@ def canary(d, ga, gb):
     for f in frames:
         vt.check(ga.txq.tx(f), "a's tx ring is full")
     got = []
-    vt.wait_until(lambda: got.extend(gb.rxq.rx()) or len(got) >= 8, 10,
+    vt.wait_until(lambda: got.extend(gb.rxq.rx()) or len(got) >= 8, 30,
                   "8 canary frames at b (vhostd stalled?)")
     vt.check(got == frames, "canary frames differ: %r" % got[:2])
     vt.check(d.proc.poll() is None, "vhostd exited")
