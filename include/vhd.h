@@ -259,11 +259,18 @@ const char *vhd_vhost_feature_name(unsigned int b);
  * librte_vhost acts on it, and a guest mapping that shrinks under vhostd
  * turns into zero pages instead of a SIGBUS.
  * init: once, before any port starts (installs the SIGBUS handler);
- * -errno on failure. attach: in new_connection (vhost-events thread),
- * -EINVAL for a vid out of range. detach: once the connection is gone
- * (destroy_connection, or after rte_vhost_driver_unregister). poll: on
- * the control thread, logs the mappings the handler replaced. */
+ * -errno on failure.
+ * attach: in new_connection (vhost-events thread); -errno for a vid out
+ * of range or a connection whose socket cannot be found or given its
+ * timeouts (the connection is then refused).
+ * detach: once the connection is gone (destroy_connection, or after
+ * rte_vhost_driver_unregister).
+ * poll: on the control thread, logs the mappings the handler replaced. */
 int vhd_vhost_guard_init(void);
+int vhd_vhost_guard_attach(int vid, const char *port_name);
+void vhd_vhost_guard_detach(int vid);
+void vhd_vhost_guard_poll(void);
+
 /* ports/vhost_notify.c: guest calls relayed off the lcores (why: there).
  * init/fini/watchdog: control thread (init before any port starts, fini
  * after the last stopped; watchdog every tick). take: gives the relay
@@ -276,9 +283,6 @@ void vhd_notify_fini(void);
 void vhd_notify_watchdog(void);
 int vhd_notify_take(int vid, uint32_t vring, int guest_fd);
 void vhd_notify_drop(int vid, uint32_t vring);
-int vhd_vhost_guard_attach(int vid, const char *port_name);
-void vhd_vhost_guard_detach(int vid);
-void vhd_vhost_guard_poll(void);
 
 /*
  * switch.c: the running switch: bridges and ports added and removed, at

@@ -58,7 +58,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhostuser as vu  # noqa: E402
-from vhdtest import fd_targets as vt_fd_targets  # noqa: E402
+from vhdtest import fd_targets as vt_fd_targets, wait_stable  # noqa: E402
 from vhdtest import (BCAST, VHOSTD, Failure, Vhostd, check, mac,  # noqa: E402
                      run, wait_until)
 
@@ -362,17 +362,8 @@ class Soak:
         return vt_fd_targets(self.pid)
 
     def settle_fds(self):
-        """The fd count once stable (a telemetry query's connection is
-        closed by its thread a little after the reply)."""
-        prev = [None]
-
-        def stable():
-            cur = self.fds()
-            same = cur == prev[0]
-            prev[0] = cur
-            return same
-        wait_until(stable, 10, "vhostd's fds to settle", interval=0.2)
-        return self.fds()
+        """The fd count once stable."""
+        return wait_stable(self.fds, "vhostd's fds to settle", interval=0.2)
 
     def set_idle(self):
         """Take vhostd's fds now (c idle) as those of an idle c."""

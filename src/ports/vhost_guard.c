@@ -631,7 +631,10 @@ int vhd_vhost_guard_attach(int vid, const char *port_name)
 	rc = set_io_timeouts(path);
 	if (rc < 0)
 		return rc;
+	/* The control thread reads the name (guard_poll) under map_lock. */
+	pthread_mutex_lock(&map_lock);
 	snprintf(names[vid], sizeof(names[vid]), "%s", port_name);
+	pthread_mutex_unlock(&map_lock);
 	maps_clear(vid, 0, GUARD_MAPS_PER_VID);
 	if (rte_vhost_extern_callback_register(vid, &guard_ops, NULL) < 0)
 		return -EINVAL;

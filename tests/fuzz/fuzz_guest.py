@@ -69,7 +69,7 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import vhostuser as vu  # noqa: E402
-from vhdtest import fd_targets as vt_fd_targets  # noqa: E402
+from vhdtest import fd_targets as vt_fd_targets, wait_stable  # noqa: E402
 from vhdtest import (BCAST, VHOSTD, Failure, Vhostd, frame,  # noqa: E402
                      mac, run, wait_until)
 
@@ -979,15 +979,7 @@ class Fuzzer:
             return []
 
     def fds_settled(self):
-        prev = [None]
-
-        def stable():
-            cur = self.fds()
-            same = cur == prev[0]
-            prev[0] = cur
-            return same
-        wait_until(stable, 10, "vhostd's fds to settle", interval=0.1)
-        return self.fds()
+        return wait_stable(self.fds, "vhostd's fds to settle")
 
     def fd_targets(self, fds):
         return vt_fd_targets(self.d.proc.pid, fds)

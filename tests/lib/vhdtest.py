@@ -53,6 +53,21 @@ def wait_until(fn, timeout=20.0, what="condition", interval=0.05):
                   (timeout, what, last))
 
 
+def wait_stable(fn, what, timeout=10.0, interval=0.1):
+    """FN()'s value once two calls INTERVAL apart return the same (e.g.
+    vhostd's fds: a telemetry query's socket closes a little after the
+    reply)."""
+    prev = [None]
+
+    def stable():
+        cur = fn()
+        same = cur == prev[0]
+        prev[0] = cur
+        return same
+    wait_until(stable, timeout, what, interval=interval)
+    return fn()
+
+
 def fd_targets(pid, fds=None):
     """{fd: what it points to} for process PID's fds (all, or FDS); fds
     closed meanwhile are left out."""
