@@ -271,6 +271,14 @@ int vhd_vhost_guard_attach(int vid, const char *port_name);
 void vhd_vhost_guard_detach(int vid);
 void vhd_vhost_guard_poll(void);
 
+/* ports/vhost_msg_fds.c: the fds librte_vhost drops with a message it
+ * refuses before the guard sees it (why: there). Both on the vhost-events
+ * thread. handled: the pre-handler saw the message just read (its fds are
+ * librte_vhost's or the guard's). reap: in destroy_connection, closes the
+ * fds of a message read whole and never handled; returns how many. */
+void vhd_msg_fds_handled(void);
+int vhd_msg_fds_reap(void);
+
 /* ports/vhost_notify.c: guest calls relayed off the lcores (why: there).
  * init/fini/watchdog: control thread (init before any port starts, fini
  * after the last stopped; watchdog every tick). take: gives the relay

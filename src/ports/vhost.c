@@ -229,7 +229,13 @@ static int new_connection(int vid)
 static void destroy_connection(int vid)
 {
 	struct vhd_port *p = port_of_vid(vid);
+	int leaked = vhd_msg_fds_reap();
 
+	if (leaked > 0 && (p == NULL || vhd_log_ratelimit(p)))
+		VHD_LOG(WARNING, port,
+			"port %s: closed %d fds of a vhost-user message "
+			"librte_vhost refused without closing them",
+			p ? p->name : "?", leaked);
 	vhd_vhost_guard_detach(vid);
 	if (p && p->conn_vid == vid) {
 		p->conn_vid = -1;

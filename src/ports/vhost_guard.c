@@ -489,6 +489,7 @@ static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 	char why[256];
 	const char *e;
 
+	vhd_msg_fds_handled();
 	if (c->fd_num < 0 || c->fd_num > VU_MAX_FDS)
 		c->fd_num = 0; /* cannot happen: librte_vhost bounds it */
 	e = check_msg(vid, c, why, sizeof(why));

@@ -1048,7 +1048,8 @@ class Fuzzer:
         the checks after it. Raises Fault."""
         cfg = rnd["cfg"]
         p = self.pair
-        drops0 = self.d.port("b")["drop_tx_full"]
+        before = {n: self.d.port(n) for n in ("a", "b")}
+        drops0 = before["b"]["drop_tx_full"]
         self.sent_in_round = 0
         p.forget(2)
         mangled0 = p.mangled
@@ -1074,9 +1075,32 @@ class Fuzzer:
             if left > drops:
                 raise Fault("a->b: %d of the %d frames a sent while h ran "
                             "never reached b, and b counted %d drops (b got "
-                            "%d mangled frames of a's)" %
-                            (left, sent, drops, p.mangled - mangled0))
+                            "%d mangled frames of a's); %s" %
+                            (left, sent, drops, p.mangled - mangled0,
+                             self.explain_loss(before, left)))
         p.forget(2)
+
+    def explain_loss(self, before, left):
+        """What vhostd and a's ring say about frames a->b that did not
+        arrive: counter changes on a and b during the round, a's tx ring
+        indexes, mbufs in use, and whether the frames come late."""
+        out = []
+        for n in ("a", "b"):
+            now = self.d.port(n)
+            out.append("%s: %s" % (n, ", ".join(
+                "%s +%d" % (k, now[k] - before[n][k]) for k in sorted(now)
+                if isinstance(now[k], int) and k in before[n] and
+                now[k] != before[n][k])))
+            out.append("%s state %s, queue pairs %s, rxq mask %s" % (
+                n, now.get("state"), now.get("queue_pairs"),
+                now.get("enabled_rxq_mask")))
+        q = self.pair.a.txq
+        out.append("a's tx ring: avail %d used %d (seen %d)" % (
+            q.avail_idx, q.used_idx(), q.used_seen))
+        out.append("mbufs in use %d" % self.d.mbufs_in_use())
+        late = left - self.pair.wait(2, 20.0)
+        out.append("%d of them arrived in 20 s more" % late)
+        return "; ".join(out)
 
     def drive(self, h, rnd, snapshot):
         cfg = rnd["cfg"]
