@@ -98,8 +98,10 @@ struct vhd_port {
 	bool client;
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
-	uint16_t eth_id; /* ethdev port id */
-	uint16_t n_rxq;	 /* rx queues at most (vhost: VHD_MAX_QUEUES) */
+	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
+	uint32_t socket_mode;		  /* and mode */
+	uint16_t eth_id;		  /* ethdev port id */
+	uint16_t n_rxq; /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
 	/* Set by the control thread while a capture runs (dp/capture.c). */

@@ -31,13 +31,20 @@
 enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
 enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };
 
+#define VHD_GROUP_MAX		64
+#define VHD_SOCKET_MODE_DEFAULT 0660
+
 struct vhd_port_conf {
 	char name[VHD_NAME_MAX];
 	enum vhd_port_type type;
 	uint16_t bridge; /* index into vhd_config.bridges */
 	uint16_t queues; /* ethdev: rx queues; vhost: ignored (guest decides) */
 	bool client;	 /* vhost: vhostd connects and reconnects */
-	char path[PATH_MAX];	       /* vhost socket */
+	char path[PATH_MAX]; /* vhost socket */
+	/* vhost server: the socket file's group ("": vhostd's) and mode;
+	 * from [vhostd] socket-group / socket-mode unless the port says. */
+	char socket_group[VHD_GROUP_MAX];
+	uint32_t socket_mode;
 	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
 	int line;		       /* where the section starts */
@@ -61,8 +68,12 @@ struct vhd_config {
 	char file_prefix[64];
 	char huge_dir[PATH_MAX];
 	char log_level[32];
-	char control[PATH_MAX]; /* control socket */
-	char control_group[64]; /* its group ("": the process's) */
+	char control[PATH_MAX];		   /* control socket */
+	char control_group[VHD_GROUP_MAX]; /* its group ("": the process's) */
+	/* Defaults of the vhost server sockets' group ("": vhostd's) and
+	 * mode (VHD_SOCKET_MODE_DEFAULT). */
+	char socket_group[VHD_GROUP_MAX];
+	uint32_t socket_mode;
 	struct vhd_bridge_conf bridges[VHD_MAX_BRIDGES];
 	uint16_t n_bridges; /* slots in use or used: bridges[0..n_bridges) */
 	struct vhd_port_conf ports[VHD_MAX_PORTS];

@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,12 +360,47 @@ static int get_str(struct ctx *c, const char *key, const char *def, char *out,
 	return 0;
 }
 
+/* A group that exists on this machine: a socket's group is looked up
+ * when the socket is made, and a typo should fail at load, not then. */
+static int get_group(struct ctx *c, const char *key, const char *def,
+		     char out[VHD_GROUP_MAX])
+{
+	if (get_str(c, key, def, out, VHD_GROUP_MAX))
+		return -1;
+	if (out[0] == '\0')
+		return 0;
+	if (!valid_name(out))
+		return bad(c, key, "not a group name");
+	if (getgrnam(out) == NULL)
+		return bad(c, key, "no such group on this machine");
+	return 0;
+}
+
+/* A file mode in octal, as chmod takes it ("0660", "660"). */
+static int get_mode(struct ctx *c, const char *key, uint32_t def, uint32_t *out)
+{
+	const char *v = get(c, key);
+	size_t n = v ? strlen(v) : 0;
+	char *end;
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	*out = (uint32_t)strtoul(v, &end, 8);
+	if (n < 3 || n > 4 || *end != '\0' || strspn(v, "01234567") != n ||
+	    *out > 0777)
+		return fail(c->p, key_line(c->p, c->sec, key), c->sec, key,
+			    "'%s' is not a file mode in octal such as 0660", v);
+	return 0;
+}
+
 static int parse_global(struct ctx *c, struct vhd_config *conf)
 {
 	static const char *const keys[] = {
-	    "lcores",	     "main-lcore", "socket-mem", "mbufs",
-	    "file-prefix",   "huge-dir",   "log-level",	 "control",
-	    "control-group", NULL};
+	    "lcores",	     "main-lcore",   "socket-mem",  "mbufs",
+	    "file-prefix",   "huge-dir",     "log-level",   "control",
+	    "control-group", "socket-group", "socket-mode", NULL};
 	uint32_t v;
 	const char *s;
 
@@ -409,7 +445,9 @@ static int parse_global(struct ctx *c, struct vhd_config *conf)
 		return bad(c, "control", "too long for a unix socket");
 	if (conf->control_group[0] && !valid_name(conf->control_group))
 		return bad(c, "control-group", "not a group name");
-	return 0;
+	return get_group(c, "socket-group", "", conf->socket_group) ||
+	       get_mode(c, "socket-mode", VHD_SOCKET_MODE_DEFAULT,
+			&conf->socket_mode);
 }
 
 static int parse_bridge(struct ctx *c, const char *name,
@@ -438,8 +476,9 @@ static int parse_bridge(struct ctx *c, const char *name,
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
-	static const char *const vhost_keys[] = {"type", "bridge", "path",
-						 "mode", NULL};
+	static const char *const vhost_keys[] = {
+	    "type",	    "bridge",	   "path", "mode",
+	    "socket-group", "socket-mode", NULL};
 	static const char *const eth_keys[] = {
 	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc", NULL};
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
@@ -485,8 +524,18 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 			pc->client = true;
 		else
 			return bad(c, "mode", "expected 'server' or 'client'");
+		if (pc->client &&
+		    (get(c, "socket-group") || get(c, "socket-mode")))
+			return bad(c,
+				   get(c, "socket-group") ? "socket-group"
+							  : "socket-mode",
+				   "only for mode = server (the other side "
+				   "makes a client port's socket)");
 		pc->queues = 1;
-		return 0;
+		return get_group(c, "socket-group", conf->socket_group,
+				 pc->socket_group) ||
+		       get_mode(c, "socket-mode", conf->socket_mode,
+				&pc->socket_mode);
 	}
 	if (get_str(c, "devargs", NULL, pc->devargs, sizeof(pc->devargs)))
 		return -1;
@@ -577,6 +626,7 @@ static void defaults(struct vhd_config *conf, const char *file)
 	snprintf(conf->file_prefix, sizeof(conf->file_prefix), "vhostd");
 	snprintf(conf->control, sizeof(conf->control), "%s",
 		 VHD_CONTROL_DEFAULT);
+	conf->socket_mode = VHD_SOCKET_MODE_DEFAULT;
 }
 
 int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
@@ -945,6 +995,9 @@ char *vhd_config_format(const struct vhd_config *c)
 	put(&t, "control = %s\n", c->control);
 	if (c->control_group[0])
 		put(&t, "control-group = %s\n", c->control_group);
+	if (c->socket_group[0])
+		put(&t, "socket-group = %s\n", c->socket_group);
+	put(&t, "socket-mode = %04o\n", c->socket_mode);
 	for (uint16_t b = 0; b < c->n_bridges; b++) {
 		const struct vhd_bridge_conf *bc = &c->bridges[b];
 
@@ -964,10 +1017,18 @@ char *vhd_config_format(const struct vhd_config *c)
 			continue;
 		put(&t, "\n[port %s]\nbridge = %s\n", pc->name,
 		    c->bridges[pc->bridge].name);
-		if (pc->type == VHD_PORT_VHOST)
+		if (pc->type == VHD_PORT_VHOST) {
 			put(&t, "type = vhost-user\npath = %s\nmode = %s\n",
 			    pc->path, pc->client ? "client" : "server");
-		else
+			/* What differs from [vhostd]'s defaults. */
+			if (!pc->client &&
+			    strcmp(pc->socket_group, c->socket_group) != 0)
+				put(&t, "socket-group = %s\n",
+				    pc->socket_group);
+			if (!pc->client && pc->socket_mode != c->socket_mode)
+				put(&t, "socket-mode = %04o\n",
+				    pc->socket_mode);
+		} else
 			put(&t,
 			    "type = ethdev\ndevargs = %s\nqueues = %u\n"
 			    "rx-desc = %u\ntx-desc = %u\n",

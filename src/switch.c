@@ -275,6 +275,9 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	p->client = pc->client;
 	p->vid = -1;
 	snprintf(p->path, sizeof(p->path), "%s", pc->path);
+	snprintf(p->socket_group, sizeof(p->socket_group), "%s",
+		 pc->socket_group);
+	p->socket_mode = pc->socket_mode;
 	for (int q = 0; q < VHD_MAX_QUEUES; q++)
 		rte_spinlock_init(&p->txq_lock[q]);
 	if (p->type == VHD_PORT_VHOST) {

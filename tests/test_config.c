@@ -103,6 +103,20 @@ static void test_defaults(void)
 		   conf.bridges[0].mac_table_size == 8192,
 	       "bridge defaults");
 	EXPECT(!conf.ports[0].client, "server by default");
+	EXPECT(conf.socket_mode == 0660 && conf.socket_group[0] == '\0' &&
+		   conf.ports[0].socket_mode == 0660 &&
+		   conf.ports[0].socket_group[0] == '\0',
+	       "sockets 0660, vhostd's group, by default");
+	EXPECT(load("[vhostd]\nsocket-group = root\nsocket-mode = 0600\n"
+		    "[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
+		    "bridge = b\n[port q]\ntype = vhost-user\n"
+		    "path = /y.sock\nbridge = b\nsocket-mode = 664\n") == 0,
+	       "%s", err);
+	EXPECT(conf.ports[0].socket_mode == 0600 &&
+		   strcmp(conf.ports[0].socket_group, "root") == 0 &&
+		   conf.ports[1].socket_mode == 0664 &&
+		   strcmp(conf.ports[1].socket_group, "root") == 0,
+	       "a port takes [vhostd]'s socket keys unless it says");
 }
 
 static void test_cpus(void)
@@ -194,6 +208,20 @@ static void test_errors(void)
 	refused("[port a b]\n", "bad port name", ":1:", "[port NAME]");
 	refused("# hash comment\n", "hash comment", ":1:", "';'");
 	refused("[bridge b]\nmode =\n", "empty value", ":2:", "empty value");
+	refused("[vhostd]\nsocket-mode = 0778\n", "not octal", ":2:",
+		"[vhostd] socket-mode: '0778' is not a file mode in octal");
+	refused("[vhostd]\nsocket-mode = 01777\n", "sticky mode",
+		":2:", "socket-mode: '01777'");
+	refused("[vhostd]\nsocket-mode = 66\n", "two digits",
+		":2:", "socket-mode: '66'");
+	refused("[vhostd]\nsocket-group = nosuchgroup-vhd\n", "no such group",
+		":2:", "socket-group: no such group on this machine");
+	refused("[vhostd]\nsocket-group = a b\n", "bad group name",
+		":2:", "socket-group: not a group name");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nmode = client\nsocket-group = root\n",
+		"socket key on a client port",
+		":7:", "socket-group: only for mode = server");
 }
 
 static void test_missing_file(void)

@@ -17,8 +17,9 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
     {"bridge/show", "NAME", 1, 1, vhd_cmd_bridge_show,
      "a bridge's settings, ports and FDB counters"},
     {"port/add", "NAME bridge=B type=vhost-user path=P [mode=server|client] "
-     "| NAME bridge=B type=ethdev devargs=D [queues=N] [rx-desc=N] "
-     "[tx-desc=N]", 1, 8, vhd_cmd_port_add, "add a port to a bridge"},
+     "[socket-group=G] [socket-mode=0660] | NAME bridge=B type=ethdev "
+     "devargs=D [queues=N] [rx-desc=N] [tx-desc=N]", 1, 16, vhd_cmd_port_add,
+     "add a port to a bridge"},
     {"port/del", "NAME", 1, 1, vhd_cmd_port_del,
      "delete a port (its guest is disconnected)"},
     {"port/list", "", 0, 0, vhd_cmd_port_list, "every port"},

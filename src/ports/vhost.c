@@ -15,7 +15,13 @@
  * follow) before it is unpublished and freed.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <linux/virtio_net.h>
 #include <rte_vhost.h>
@@ -276,6 +282,103 @@ int vhd_vhost_port_check(struct vhd_port *p)
 	return p->client ? 0 : check_server_path(p);
 }
 
+/* Who vhostd is and what the socket's directory allows: for a log line
+ * about a socket vhostd could not bind or connect to. */
+static void describe_access(const char *path, char *out, size_t len)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	int n;
+
+	n = snprintf(out, len, "vhostd runs as uid %u gid %u",
+		     (unsigned int)geteuid(), (unsigned int)getegid());
+	snprintf(dir, sizeof(dir), "%.*s",
+		 slash == path ? 1 : (int)(slash - path), path);
+	if (n > 0 && (size_t)n < len && stat(dir, &st) == 0)
+		snprintf(out + n, len - n, "; %s is uid %u gid %u mode %04o",
+			 dir, (unsigned int)st.st_uid, (unsigned int)st.st_gid,
+			 (unsigned int)(st.st_mode & 07777));
+}
+
+/*
+ * A server port's socket, made with its configured group and mode and
+ * never wider: bind() (in rte_vhost_driver_start) creates the file with
+ * the process umask applied, so it is made 0600 (vhostd's user alone),
+ * then given its group, then its mode. The umask is the process's: a file
+ * another thread creates meanwhile is made narrower, never wider.
+ */
+static int start_server(struct vhd_port *p)
+{
+	gid_t gid = (gid_t)-1;
+	char who[256];
+	mode_t old;
+	int rc, e;
+
+	if (p->socket_group[0]) {
+		const struct group *gr = getgrnam(p->socket_group);
+
+		if (gr == NULL) {
+			vhd_port_error(p, ENOENT,
+				       "socket %s: no such group '%s'", p->path,
+				       p->socket_group);
+			return -ENOENT;
+		}
+		gid = gr->gr_gid;
+	}
+	old = umask(0177);
+	errno = 0;
+	rc = rte_vhost_driver_start(p->path);
+	e = errno;
+	umask(old);
+	if (rc < 0) {
+		describe_access(p->path, who, sizeof(who));
+		vhd_port_error(p, e ? e : EIO, "cannot listen on %s: %s (%s)",
+			       p->path,
+			       e ? strerror(e) : "see librte_vhost's log", who);
+		return -(e ? e : EIO);
+	}
+	if (chown(p->path, (uid_t)-1, gid) < 0 ||
+	    chmod(p->path, p->socket_mode) < 0) {
+		e = errno;
+		describe_access(p->path, who, sizeof(who));
+		vhd_port_error(
+		    p, e, "socket %s: cannot set group %s mode %04o: %s (%s)",
+		    p->path,
+		    p->socket_group[0] ? p->socket_group : "(vhostd's)",
+		    (unsigned int)p->socket_mode, strerror(e), who);
+		return -e;
+	}
+	return 0;
+}
+
+/* A client port: librte_vhost connects (and logs why not, each retry);
+ * say once who vhostd is if the socket is there and refuses it. */
+static int start_client(struct vhd_port *p)
+{
+	struct stat st;
+	char who[256];
+
+	if (stat(p->path, &st) == 0 &&
+	    faccessat(AT_FDCWD, p->path, W_OK, AT_EACCESS) < 0) {
+		int e = errno;
+
+		describe_access(p->path, who, sizeof(who));
+		VHD_LOG(WARNING, port,
+			"port %s: cannot connect to %s: %s (socket uid %u gid "
+			"%u mode %04o; %s); retrying",
+			p->name, p->path, strerror(e), (unsigned int)st.st_uid,
+			(unsigned int)st.st_gid,
+			(unsigned int)(st.st_mode & 07777), who);
+	}
+	if (rte_vhost_driver_start(p->path) < 0) {
+		vhd_port_error(p, EIO, "cannot start client socket %s",
+			       p->path);
+		return -EIO;
+	}
+	return 0;
+}
+
 int vhd_vhost_port_start(struct vhd_port *p)
 {
 	uint64_t flags = p->client ? RTE_VHOST_USER_CLIENT : 0;
@@ -292,12 +395,9 @@ int vhd_vhost_port_start(struct vhd_port *p)
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (rte_vhost_driver_start(p->path) < 0) {
-		vhd_port_error(p, EIO, "cannot start %s socket %s",
-			       p->client ? "client" : "server", p->path);
-		rc = -EIO;
+	rc = p->client ? start_client(p) : start_server(p);
+	if (rc < 0)
 		goto fail;
-	}
 	p->started = true;
 	VHD_LOG(INFO, port, "port %s: vhost-user %s socket %s", p->name,
 		p->client ? "client (reconnecting)" : "server", p->path);

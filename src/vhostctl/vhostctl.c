@@ -58,6 +58,7 @@ static const char usage_text[] =
     "counters\n"
     "  port add NAME bridge=B type=vhost-user path=P "
     "[mode=server|client]\n"
+    "           [socket-group=G] [socket-mode=0660]\n"
     "  port add NAME bridge=B type=ethdev devargs=D [queues=N]\n"
     "           [rx-desc=N] [tx-desc=N]    add a port\n"
     "  port del NAME                       delete a port\n"
