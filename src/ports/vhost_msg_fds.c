@@ -69,15 +69,21 @@ static _Thread_local struct msg_fds pending;
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 typedef ssize_t (*read_fn)(int, void *, size_t);
 
-static recvmsg_fn next_recvmsg;
-static read_fn next_read;
+static void *next_recvmsg;
+static void *next_read;
 
 /* The next definition after vhostd's: libc's, or ASan's interceptor. Looked
- * up on first use: libraries' constructors may call read() before ours
- * would run. */
-static void *next_of(const char *sym)
+ * up on first use (libraries' constructors may call read() before ours
+ * would run), by whichever thread comes first: each finds the same. */
+static void *next_of(void **slot, const char *sym)
 {
-	return dlsym(RTLD_NEXT, sym);
+	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+	if (f == NULL) {
+		f = dlsym(RTLD_NEXT, sym);
+		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
+	}
+	return f;
 }
 
 static void record(int sock, const struct msghdr *m, ssize_t len)
@@ -125,9 +131,7 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
 	ssize_t r;
 
-	if (next_recvmsg == NULL)
-		next_recvmsg = (recvmsg_fn)next_of("recvmsg");
-	r = next_recvmsg(fd, m, flags);
+	r = ((recvmsg_fn)next_of(&next_recvmsg, "recvmsg"))(fd, m, flags);
 	if (r > 0 && !(flags & MSG_PEEK)) {
 		if (m->msg_controllen > 0)
 			record(fd, m, r);
@@ -141,9 +145,7 @@ ssize_t read(int fd, void *buf, size_t count)
 {
 	ssize_t r;
 
-	if (next_read == NULL)
-		next_read = (read_fn)next_of("read");
-	r = next_read(fd, buf, count);
+	r = ((read_fn)next_of(&next_read, "read"))(fd, buf, count);
 	if (__builtin_expect(pending.state == MSG_PAYLOAD, 0) &&
 	    fd == pending.sock && count == pending.payload_len)
 		pending.state = r == (ssize_t)count ? MSG_READ : MSG_NONE;
