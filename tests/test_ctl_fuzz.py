@@ -198,8 +198,15 @@ def jansson_ok(v, depth=0):
 def expect_of(blob):
     """For a blob that is exactly one well-formed JSON value: the reply it
     must get ("id", ID), ("null",) or ("none",); None if unsure."""
+    def pairs(kv):
+        # jansson checks every member, also one a later duplicate key
+        # replaces (Python keeps only the last): unsure if any is bad.
+        if not all(jansson_ok(k) and jansson_ok(x) for k, x in kv):
+            raise ValueError("a member jansson refuses")
+        return dict(kv)
     try:
-        v = json.loads(blob.decode("utf-8"), parse_constant=no_nan)
+        v = json.loads(blob.decode("utf-8"), parse_constant=no_nan,
+                       object_pairs_hook=pairs)
     except (ValueError, RecursionError):
         return None
     try:

@@ -43,7 +43,10 @@ def test_multiqueue(t):
     check(sent, "no testpmd tx summary")
     got = d.port("a")["rx_packets"]
     print("testpmd sent %d, vhostd received %d" % (sent[-1], got))
-    lost = 0 if LCORES == "1" else 2 * 256
+    # A last burst (32) per queue may still be in the ring when testpmd
+    # closes the device (it counts a frame sent once it is in the ring);
+    # with two lcores, a queue's lcore may stop polling it first.
+    lost = 2 * 32 if LCORES == "1" else 2 * 256
     check(sent[-1] - lost <= got <= sent[-1],
           "vhostd received %d of %d" % (got, sent[-1]))
     d.stop_clean(base)
