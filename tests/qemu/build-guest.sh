@@ -13,6 +13,8 @@
 # vmlinuz and the modules), fetched with `apt-get download` and unpacked with
 # `dpkg -x` into a scratch dir: it is never installed on the host.
 # Userland: busybox-static (+ ethtool and its libraries, if the host has it).
+# Modules: virtio-net's, and 8021q (VLAN sub-interfaces: `ip link add link
+# eth0 name eth0.10 type vlan id 10`), each with its dependencies.
 #
 # Idempotent: if CACHE_DIR/current is a finished build made by this same script
 # (script hash matches), nothing is queried or rebuilt (runs in well under a
@@ -82,6 +84,7 @@ command -v file >/dev/null || need_pkgs+=(file)
 command -v xz >/dev/null || need_pkgs+=(xz-utils)
 command -v zstd >/dev/null || need_pkgs+=(zstd)
 command -v ethtool >/dev/null || need_pkgs+=(ethtool)
+command -v modinfo >/dev/null || need_pkgs+=(kmod)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -146,18 +149,27 @@ for app in $(/bin/busybox --list); do
     [ "$app" = busybox ] || ln -sf busybox "$R/bin/$app"
 done
 
-# modules, in load order
-MODS="failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net"
+# modules: the NIC's, and 8021q for VLAN sub-interfaces (ip link add ...
+# type vlan), each after the modules it depends on.  The package ships no
+# modules.dep (depmod runs when it is installed), so dependencies come from
+# each module's own modinfo "depends" (what depmod's modules.dep lists too):
+# for 8021q on 6.1 that is garp and mrp, and garp needs stp and llc.
+# Compressed modules are unpacked here: busybox insmod reads plain .ko only.
+MODS="failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net 8021q"
 : > "$R/lib/modules/load-order"
-for m in $MODS; do
-    f=$(find "$KDIR" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -1)
+add_mod() {    # add_mod NAME: NAME's dependencies, then NAME, to the load order
+    local m=$1 f deps dep
+    grep -qx "$m" "$R/lib/modules/load-order" && return 0
+    # a module name's _ and - are interchangeable in its file name
+    f=$(find "$KDIR" -name "${m//[_-]/[_-]}.ko" -o -name "${m//[_-]/[_-]}.ko.xz" \
+             -o -name "${m//[_-]/[_-]}.ko.zst" -o -name "${m//[_-]/[_-]}.ko.gz" | head -1)
     if [ -z "$f" ]; then
-        if grep -qE "/$m\.ko$" "$KDIR/modules.builtin" 2>/dev/null; then
+        if grep -qE "/${m//[_-]/[_-]}\.ko$" "$KDIR/modules.builtin" 2>/dev/null; then
             log "module $m is built in"
         else
             log "module $m not found (assuming built in)"
         fi
-        continue
+        return 0
     fi
     case "$f" in
         *.ko.xz)  xz -dc "$f" > "$R/lib/modules/$m.ko" ;;
@@ -165,8 +177,17 @@ for m in $MODS; do
         *.ko.gz)  gzip -dc "$f" > "$R/lib/modules/$m.ko" ;;
         *)        cp "$f" "$R/lib/modules/$m.ko" ;;
     esac
+    deps=$(modinfo -F depends "$R/lib/modules/$m.ko")
+    for dep in ${deps//,/ }; do
+        add_mod "$dep"
+    done
     echo "$m" >> "$R/lib/modules/load-order"
+}
+for m in $MODS; do
+    add_mod "$m"
 done
+grep -qx 8021q "$R/lib/modules/load-order" || grep -q '/8021q\.ko$' "$KDIR/modules.builtin" \
+    || { log "no 8021q module in $KVER: guests could not make VLAN sub-interfaces"; exit 1; }
 
 # optional: ethtool (for multiqueue: ethtool -L eth0 combined N) with its libs
 if command -v ethtool >/dev/null; then

@@ -388,6 +388,35 @@ class Guest:
             raise GuestError('%s: %r failed rc=%d:\n%s' % (self.name, cmd, rc, out))
         return rc, out
 
+    def add_vlan(self, vid, ip=None, parent='eth0', timeout=30):
+        """Add the 802.1Q sub-interface PARENT.VID (frames tagged VID on
+        PARENT), bring it up, give it IPv4 address IP ('A.B.C.D/NN') if
+        given; return its name.  Every step is synchronous in the guest
+        (no DAD for IPv4), so the interface can be used as soon as this
+        returns; it checks that the kernel shows it (VLAN VID on PARENT,
+        up, the address) and raises GuestError if not."""
+        vid = int(vid)
+        if not 1 <= vid <= 4094:
+            raise ValueError('VLAN id %d not in 1..4094' % vid)
+        dev = '%s.%d' % (parent, vid)
+        cmd = ('ip link add link %s name %s type vlan id %d && ip link set %s up'
+               % (parent, dev, vid, dev))
+        if ip:
+            cmd += ' && ip addr add %s dev %s' % (ip, dev)
+        self.run(cmd, timeout, check=True)
+        # /proc/net/vlan/config: "DEV | VID | PARENT"
+        rc, out = self.run('cat /proc/net/vlan/config; ip -o link show dev %s;'
+                           ' ip -o -4 addr show dev %s' % (dev, dev), timeout)
+        ok = (re.search(r'^%s\s*\|\s*%d\s*\|\s*%s\s*$' % (re.escape(dev), vid,
+                                                      re.escape(parent)), out, re.M)
+              and re.search(r'<[^>]*\bUP\b[^>]*>', out)
+              and (not ip or re.search(r'\binet %s\b' % re.escape(ip), out)))
+        if not ok:
+            raise GuestError('%s: VLAN interface %s (id %d on %s%s) not as '
+                             'asked:\n%s' % (self.name, dev, vid, parent,
+                                             ', ' + ip if ip else '', out))
+        return dev
+
     # ------------------------------------------------------------------ QMP
     def qmp(self, name, timeout=30.0, **args):
         if self._qmp is None:
