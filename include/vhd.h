@@ -70,6 +70,8 @@ enum vhd_drop {
 	VHD_DROP_INVALID,   /* ingress: runt frame */
 	VHD_DROP_NOT_READY, /* egress: guest not connected / no enabled rxq */
 	VHD_DROP_TX_FULL,   /* egress: ring still full after retries */
+	VHD_DROP_VLAN,	    /* ingress: a VLAN the port does not carry */
+	VHD_DROP_NO_MBUF,   /* a flood's copy found the pool empty */
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
@@ -98,6 +100,7 @@ struct vhd_port {
 	bool client;
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
+	struct vhd_vlan vlan;		  /* vlan-mode, tag, trunks */
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
 	uint16_t eth_id;		  /* ethdev port id */
@@ -132,6 +135,7 @@ struct vhd_port {
 /* A bridge's ports, in the order they were added: its flood list. */
 struct vhd_portlist {
 	uint16_t n;
+	bool vlan_aware; /* some member is not a trunk of every VLAN */
 	uint16_t port[];
 };
 

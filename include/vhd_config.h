@@ -31,6 +31,48 @@
 enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
 enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };
 
+/* A port's VLANs, with OVS's names and meanings (ovs-vswitchd.conf.db:
+ * vlan_mode, tag, trunks). A frame belongs to one VLAN (0-4094) inside a
+ * bridge; untagged frames on a trunk are VLAN 0. */
+enum vhd_vlan_mode {
+	VHD_VLAN_TRUNK,		  /* tagged in, tagged out (VLAN 0 untagged) */
+	VHD_VLAN_ACCESS,	  /* untagged in and out, in VLAN tag */
+	VHD_VLAN_NATIVE_UNTAGGED, /* trunk whose untagged frames are VLAN tag */
+	VHD_VLAN_NATIVE_TAGGED,	  /* same, but VLAN tag leaves tagged */
+};
+
+#define VHD_VLAN_MAX 4095 /* VLANs 0-4094 */
+
+struct vhd_vlan {
+	enum vhd_vlan_mode mode;
+	uint16_t tag; /* access and native-*: the port's VLAN */
+	bool all;     /* trunk, native-*: no trunks key (every VLAN) */
+	uint64_t trunks[(VHD_VLAN_MAX + 63) / 64]; /* else: bit per VLAN */
+};
+
+/* Does a port with VLAN config V send and receive VLAN VID at all; and,
+ * if so, tagged? */
+static inline bool vhd_vlan_carries(const struct vhd_vlan *v, uint16_t vid)
+{
+	if (v->mode != VHD_VLAN_TRUNK && vid == v->tag)
+		return true;
+	if (v->mode == VHD_VLAN_ACCESS)
+		return false;
+	return v->all || (v->trunks[vid / 64] >> (vid % 64) & 1);
+}
+
+static inline bool vhd_vlan_tagged_out(const struct vhd_vlan *v, uint16_t vid)
+{
+	return vid != 0 && v->mode != VHD_VLAN_ACCESS &&
+	       !(v->mode == VHD_VLAN_NATIVE_UNTAGGED && vid == v->tag);
+}
+
+/* A trunk of every VLAN: what a port is with no VLAN keys. */
+static inline bool vhd_vlan_is_default(const struct vhd_vlan *v)
+{
+	return v->mode == VHD_VLAN_TRUNK && v->all;
+}
+
 #define VHD_GROUP_MAX		64
 #define VHD_SOCKET_MODE_DEFAULT 0660
 
@@ -47,6 +89,7 @@ struct vhd_port_conf {
 	uint32_t socket_mode;
 	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
+	struct vhd_vlan vlan;	       /* vlan-mode, tag, trunks */
 	int line;		       /* where the section starts */
 };
 

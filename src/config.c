@@ -473,14 +473,101 @@ static int parse_bridge(struct ctx *c, const char *name,
 		       &b->mac_table_size);
 }
 
+/* "10,20,100-199": set each VLAN's bit; -1 if not such a list. */
+static int parse_vlan_list(const char *s, uint64_t *bits)
+{
+	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t lo, hi;
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			*dash = '\0';
+		if (parse_u32(trim(tok), 0, VHD_VLAN_MAX - 1, &lo))
+			return -1;
+		hi = lo;
+		if (dash &&
+		    parse_u32(trim(dash + 1), lo, VHD_VLAN_MAX - 1, &hi))
+			return -1;
+		for (uint32_t v = lo; v <= hi; v++)
+			bits[v / 64] |= UINT64_C(1) << (v % 64);
+		n++;
+	}
+	return n ? 0 : -1;
+}
+
+/* vlan-mode, tag, trunks: OVS's keys, values and defaults (no key: a
+ * trunk of every VLAN; a tag alone: an access port). */
+static int parse_vlan(struct ctx *c, const struct vhd_config *conf,
+		      struct vhd_port_conf *pc)
+{
+	static const char *const modes[] = {
+	    [VHD_VLAN_TRUNK] = "trunk",
+	    [VHD_VLAN_ACCESS] = "access",
+	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
+	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
+	struct vhd_vlan *v = &pc->vlan;
+	const char *m = get(c, "vlan-mode"), *tag = get(c, "tag");
+	const char *tr = get(c, "trunks");
+	uint32_t t;
+
+	memset(v, 0, sizeof(*v));
+	v->all = true;
+	v->mode = tag ? VHD_VLAN_ACCESS : VHD_VLAN_TRUNK;
+	if (m) {
+		size_t i;
+
+		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (strcmp(m, modes[i]) == 0)
+				break;
+		if (i == sizeof(modes) / sizeof(modes[0]))
+			return bad(c, "vlan-mode",
+				   "expected 'access', 'trunk', "
+				   "'native-untagged' or 'native-tagged'");
+		v->mode = (enum vhd_vlan_mode)i;
+	}
+	if (get_u32(c, "tag", 0, VHD_VLAN_MAX - 1, 0, &t))
+		return -1;
+	v->tag = (uint16_t)t;
+	if (tr) {
+		v->all = false;
+		if (parse_vlan_list(tr, v->trunks))
+			return bad(c, "trunks",
+				   "expected VLANs from 0 to 4094 such as "
+				   "'10,20,100-199'");
+	}
+	if (v->mode == VHD_VLAN_TRUNK && tag)
+		return bad(c, "tag",
+			   "a trunk has no tag (untagged frames in a VLAN: "
+			   "vlan-mode = native-untagged)");
+	if (v->mode != VHD_VLAN_TRUNK && !tag)
+		return bad(c, "vlan-mode",
+			   "access and native modes need a tag");
+	if (v->mode == VHD_VLAN_ACCESS && tr)
+		return bad(c, "trunks", "an access port carries its tag only");
+	if (!vhd_vlan_is_default(v) &&
+	    conf->bridges[pc->bridge].mode != VHD_BR_LEARNING)
+		return bad(c,
+			   m	 ? "vlan-mode"
+			   : tag ? "tag"
+				 : "trunks",
+			   "VLANs need a learning bridge");
+	return 0;
+}
+
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
 	static const char *const vhost_keys[] = {
-	    "type",	    "bridge",	   "path", "mode",
-	    "socket-group", "socket-mode", NULL};
+	    "type",	   "bridge",	"path", "mode",	  "socket-group",
+	    "socket-mode", "vlan-mode", "tag",	"trunks", NULL};
 	static const char *const eth_keys[] = {
-	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc", NULL};
+	    "type",    "bridge",    "devargs", "queues", "rx-desc",
+	    "tx-desc", "vlan-mode", "tag",     "trunks", NULL};
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
 	int i;
@@ -506,6 +593,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 			   c->p->file ? "no such [bridge] section"
 				      : "no such bridge");
 	pc->bridge = (uint16_t)i;
+	if (parse_vlan(c, conf, pc))
+		return -1;
 
 	if (pc->type == VHD_PORT_VHOST) {
 		char mode[CFG_VALUE_LEN];
@@ -975,6 +1064,38 @@ static void put(struct text *t, const char *fmt, ...)
 	}
 }
 
+static void put_vlan(struct text *t, const struct vhd_vlan *v)
+{
+	static const char *const modes[] = {
+	    [VHD_VLAN_TRUNK] = "trunk",
+	    [VHD_VLAN_ACCESS] = "access",
+	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
+	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
+	const char *sep = "";
+
+	if (vhd_vlan_is_default(v))
+		return;
+	put(t, "vlan-mode = %s\n", modes[v->mode]);
+	if (v->mode != VHD_VLAN_TRUNK)
+		put(t, "tag = %u\n", v->tag);
+	if (v->all)
+		return;
+	put(t, "trunks = ");
+	for (uint32_t lo = 0; lo < VHD_VLAN_MAX; lo++) {
+		uint32_t hi = lo;
+
+		if (!(v->trunks[lo / 64] >> (lo % 64) & 1))
+			continue;
+		while (hi + 1 < VHD_VLAN_MAX &&
+		       (v->trunks[(hi + 1) / 64] >> ((hi + 1) % 64) & 1))
+			hi++;
+		put(t, hi > lo ? "%s%u-%u" : "%s%u", sep, lo, hi);
+		sep = ",";
+		lo = hi;
+	}
+	put(t, "\n");
+}
+
 char *vhd_config_format(const struct vhd_config *c)
 {
 	struct text t = {0};
@@ -1033,6 +1154,7 @@ char *vhd_config_format(const struct vhd_config *c)
 			    "type = ethdev\ndevargs = %s\nqueues = %u\n"
 			    "rx-desc = %u\ntx-desc = %u\n",
 			    pc->devargs, pc->queues, pc->rx_desc, pc->tx_desc);
+		put_vlan(&t, &pc->vlan);
 	}
 	if (t.oom) {
 		free(t.s);

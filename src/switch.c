@@ -84,6 +84,9 @@ static int set_member(struct vhd_bridge *br, uint16_t port, bool add)
 	if (add)
 		nl->port[n++] = port;
 	nl->n = n;
+	for (uint16_t i = 0; i < n; i++)
+		if (!vhd_vlan_is_default(&vhd_running->ports[nl->port[i]].vlan))
+			nl->vlan_aware = true;
 	__atomic_store_n(&br->ports, nl, __ATOMIC_RELEASE);
 	grace_period();
 	rte_free(old);
@@ -278,6 +281,7 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	snprintf(p->socket_group, sizeof(p->socket_group), "%s",
 		 pc->socket_group);
 	p->socket_mode = pc->socket_mode;
+	p->vlan = pc->vlan;
 	for (int q = 0; q < VHD_MAX_QUEUES; q++)
 		rte_spinlock_init(&p->txq_lock[q]);
 	if (p->type == VHD_PORT_VHOST) {

@@ -117,6 +117,25 @@ static void test_defaults(void)
 		   conf.ports[1].socket_mode == 0664 &&
 		   strcmp(conf.ports[1].socket_group, "root") == 0,
 	       "a port takes [vhostd]'s socket keys unless it says");
+	EXPECT(vhd_vlan_is_default(&conf.ports[0].vlan), "a trunk of all");
+	EXPECT(load("[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
+		    "bridge = b\ntag = 10\n[port q]\ntype = vhost-user\n"
+		    "path = /y.sock\nbridge = b\nvlan-mode = native-tagged\n"
+		    "tag = 5\ntrunks = 7, 100-102\n") == 0,
+	       "%s", err);
+	EXPECT(conf.ports[0].vlan.mode == VHD_VLAN_ACCESS &&
+		   conf.ports[0].vlan.tag == 10 &&
+		   vhd_vlan_carries(&conf.ports[0].vlan, 10) &&
+		   !vhd_vlan_carries(&conf.ports[0].vlan, 0) &&
+		   !vhd_vlan_tagged_out(&conf.ports[0].vlan, 10),
+	       "a tag alone: access");
+	EXPECT(conf.ports[1].vlan.mode == VHD_VLAN_NATIVE_TAGGED &&
+		   vhd_vlan_carries(&conf.ports[1].vlan, 5) &&
+		   vhd_vlan_carries(&conf.ports[1].vlan, 101) &&
+		   !vhd_vlan_carries(&conf.ports[1].vlan, 103) &&
+		   !vhd_vlan_carries(&conf.ports[1].vlan, 6) &&
+		   vhd_vlan_tagged_out(&conf.ports[1].vlan, 5),
+	       "native-tagged 5, trunks 7,100-102");
 }
 
 static void test_cpus(void)
@@ -208,6 +227,36 @@ static void test_errors(void)
 	refused("[port a b]\n", "bad port name", ":1:", "[port NAME]");
 	refused("# hash comment\n", "hash comment", ":1:", "';'");
 	refused("[bridge b]\nmode =\n", "empty value", ":2:", "empty value");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nvlan-mode = access\n",
+		"access without a tag",
+		":6:", "vlan-mode: access and native modes need a tag");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nvlan-mode = trunk\ntag = 5\n",
+		"trunk with a tag", ":7:", "tag: a trunk has no tag");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ntag = 5\ntrunks = 6\n",
+		"access with trunks",
+		":7:", "trunks: an access port carries its tag only");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ntag = 4095\n",
+		"tag 4095",
+		":6:", "tag: '4095' is not a number from 0 to 4094");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ntrunks = 10,x\n",
+		"bad trunks", ":6:", "trunks: expected VLANs from 0 to 4094");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ntrunks = 20-10\n",
+		"backwards range", ":6:", "trunks: expected VLANs");
+	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
+		"bridge = b\nvlan-mode = dot1q\n",
+		"bad vlan-mode", ":6:",
+		"vlan-mode: expected 'access', 'trunk', 'native-untagged' or "
+		"'native-tagged'");
+	refused("[bridge x]\nmode = xconnect\n[port p]\ntype = ethdev\n"
+		"devargs = net_null0\nbridge = x\ntag = 10\n",
+		"VLAN on an xconnect",
+		":7:", "tag: VLANs need a learning bridge");
 	refused("[vhostd]\nsocket-mode = 0778\n", "not octal", ":2:",
 		"[vhostd] socket-mode: '0778' is not a file mode in octal");
 	refused("[vhostd]\nsocket-mode = 01777\n", "sticky mode",

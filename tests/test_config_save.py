@@ -110,8 +110,8 @@ def paths(d, phy, guests, static_on):
               "unknown unicast": UNKNOWN, "static S": S}
     if static_on:
         fdb = d.ctl("fdb/show", "br0")
-        check({"bridge": "br0", "mac": S, "port": "g3", "age": None,
-               "static": True} in fdb, "static entry: %s" % fdb)
+        check({"bridge": "br0", "vlan": 0, "mac": S, "port": "g3",
+               "age": None, "static": True} in fdb, "static entry: %s" % fdb)
     out = {}
     for i, (what, dst) in enumerate(sorted(probes.items())):
         f = frame(dst, P, ET_PROBE, payload=b"probe %s" % what.encode(),

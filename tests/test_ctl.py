@@ -44,7 +44,7 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
             "stats/clear", "lcores", "capture", "config/show", "config/save"]
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
-              "drop_tx_full"}
+              "drop_tx_full", "drop_vlan", "drop_no_mbuf"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -439,8 +439,8 @@ def test_ctl(t):
     # ------------------------------------------------ static FDB entries
     check(d.ctl("fdb/add", "br0", S, "g2") is None, "fdb add")
     fdb = [e for e in d.ctl("fdb/show", "br0") if e["mac"] == S]
-    check(fdb == [{"bridge": "br0", "mac": S, "port": "g2", "age": None,
-                   "static": True}], "static entry: %s" % fdb)
+    check(fdb == [{"bridge": "br0", "vlan": 0, "mac": S, "port": "g2",
+                   "age": None, "static": True}], "static entry: %s" % fdb)
     moved = d.ctl("bridge/show", "br0")["moved"]
     u1 = frame(S, P, size=80, payload=b"to the static MAC")
     phy.send([u1])
@@ -603,8 +603,8 @@ def errors_protocol(d):
              "port/list": (["a"],),
              "port/show": ([], ["a", "b"]),
              "fdb/show": (["a", "b"],),
-             "fdb/add": ([], ["a"], ["a", "b"], ["a", "b", "c", "d"]),
-             "fdb/del": ([], ["a"], ["a", "b", "c"]),
+             "fdb/add": ([], ["a"], ["a", "b"], ["a", "b", "c", "d", "e"]),
+             "fdb/del": ([], ["a"], ["a", "b", "c", "d"]),
              "fdb/flush": (["a", "b"],),
              "stats": (["a", "b"],),
              "stats/clear": (["a", "b"],),

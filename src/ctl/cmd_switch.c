@@ -329,8 +329,9 @@ static void fdb_entries(json_t *a, const struct vhd_bridge *b)
 			 m[0], m[1], m[2], m[3], m[4], m[5]);
 		json_array_append_new(
 		    a,
-		    json_pack("{s:s,s:s,s:s,s:o,s:b}", "bridge", b->name, "mac",
-			      mac, "port", vhd_ports[port]->name, "age",
+		    json_pack("{s:s,s:i,s:s,s:s,s:o,s:b}", "bridge", b->name,
+			      "vlan", (int)(e->key >> 48), "mac", mac, "port",
+			      vhd_ports[port]->name, "age",
 			      e->is_static ? json_null()
 					   : json_integer(vhd_clock - e->seen),
 			      "static", e->is_static));
@@ -388,20 +389,48 @@ static int mac_arg(struct vhd_ctl_req *req, const char *s, uint64_t *key)
 	return 0;
 }
 
+/* "vlan=N" (ARGC > I) or VLAN 0 into the key; -1 after answering REQ. */
+static int vlan_arg(struct vhd_ctl_req *req, int argc, const char *const *argv,
+		    int i, uint64_t *key, uint16_t *vid)
+{
+	char *end;
+	unsigned long v = 0;
+
+	if (argc > i) {
+		if (strncmp(argv[i], "vlan=", 5) != 0 ||
+		    (v = strtoul(argv[i] + 5, &end, 10), *end != '\0') ||
+		    argv[i][5] == '\0' || v >= VHD_VLAN_MAX) {
+			vhd_ctl_err(req, EINVAL,
+				    "expected vlan=N (0 to 4094), not '%s'",
+				    argv[i]);
+			return -1;
+		}
+	}
+	*vid = (uint16_t)v;
+	*key |= (uint64_t)v << 48;
+	return 0;
+}
+
 void vhd_cmd_fdb_add(struct vhd_ctl_req *req, int argc, const char *const *argv)
 {
 	struct vhd_fdb *f = fdb_arg(req, argv[0]);
 	const struct vhd_port *p;
 	uint64_t key;
+	uint16_t vid;
 	int rc;
 
-	RTE_SET_USED(argc);
 	if (f == NULL || mac_arg(req, argv[1], &key) < 0 ||
-	    (p = port_arg(req, argv[2])) == NULL)
+	    (p = port_arg(req, argv[2])) == NULL ||
+	    vlan_arg(req, argc, argv, 3, &key, &vid) < 0)
 		return;
 	if (strcmp(vhd_bridges[p->bridge]->name, argv[0]) != 0) {
 		vhd_ctl_err(req, EINVAL, "port %s is not on bridge %s", p->name,
 			    argv[0]);
+		return;
+	}
+	if (!vhd_vlan_carries(&p->vlan, vid)) {
+		vhd_ctl_err(req, EINVAL, "port %s does not carry VLAN %u",
+			    p->name, vid);
 		return;
 	}
 	rc = vhd_fdb_add_static(f, key, p->idx);
@@ -416,9 +445,10 @@ void vhd_cmd_fdb_del(struct vhd_ctl_req *req, int argc, const char *const *argv)
 {
 	struct vhd_fdb *f = fdb_arg(req, argv[0]);
 	uint64_t key;
+	uint16_t vid;
 
-	RTE_SET_USED(argc);
-	if (f == NULL || mac_arg(req, argv[1], &key) < 0)
+	if (f == NULL || mac_arg(req, argv[1], &key) < 0 ||
+	    vlan_arg(req, argc, argv, 2, &key, &vid) < 0)
 		return;
 	if (vhd_fdb_del(f, key) < 0)
 		vhd_ctl_err(req, ENOENT, "bridge %s has no entry for %s",

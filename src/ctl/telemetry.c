@@ -10,7 +10,7 @@
  *                           the lcores at read time)
  *   /vhostd/bridges         bridge names
  *   /vhostd/bridge,NAME     one bridge's mode, ports and FDB counters
- *   /vhostd/fdb,NAME        learned entries: "MAC PORT AGE"
+ *   /vhostd/fdb,NAME        learned entries: "MAC PORT AGE VLAN"
  * Runs in the telemetry thread; reads counters without locks (each is
  * written by one lcore; a read may be one burst old), and holds
  * vhd_tables_lock while it looks at a port or bridge, which the control
@@ -212,8 +212,9 @@ static int cmd_fdb_locked(const char *cmd, const char *params,
 			continue;
 		memcpy(m, &e->key, sizeof(m));
 		snprintf(line, sizeof(line),
-			 "%02x:%02x:%02x:%02x:%02x:%02x %s %u", m[0], m[1],
-			 m[2], m[3], m[4], m[5], p->name, vhd_clock - e->seen);
+			 "%02x:%02x:%02x:%02x:%02x:%02x %s %u %u", m[0], m[1],
+			 m[2], m[3], m[4], m[5], p->name, vhd_clock - e->seen,
+			 (unsigned int)(e->key >> 48));
 		rte_tel_data_add_array_string(d, line);
 		n++;
 	}

@@ -218,6 +218,189 @@ static inline void lookup(struct vhd_lcore *lc, struct vhd_bridge *br,
 	}
 }
 
+#define VLAN_HDR_LEN (RTE_ETHER_HDR_LEN + 4)
+
+/* The VLAN ID of a tagged frame's header EH. */
+static inline uint16_t vid_of(const struct rte_ether_hdr *eh)
+{
+	const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eh + 1);
+
+	return rte_be_to_cpu_16(vh->vlan_tci) & 0xfff;
+}
+
+/* The VLAN a frame received on a port with config V belongs to: TAGGED,
+ * with VID, or not. -1: the port does not carry it (OVS: a tagged frame on
+ * an access port, a VLAN not in trunks). A priority-tagged frame (VID 0)
+ * counts as untagged. */
+static inline int vlan_in(const struct vhd_vlan *v, bool tagged, uint16_t vid)
+{
+	if (!tagged || vid == 0) {
+		if (v->mode == VHD_VLAN_TRUNK)
+			return vhd_vlan_carries(v, 0) ? 0 : -1;
+		return v->tag;
+	}
+	if (v->mode == VHD_VLAN_ACCESS || !vhd_vlan_carries(v, vid))
+		return -1;
+	return vid;
+}
+
+/* Make M (ours alone: one reference, direct) leave in VLAN VID tagged or
+ * untagged (TAG). 0, or -1 if it cannot be (no headroom). */
+static int retag(struct rte_mbuf *m, uint16_t vid, bool tag)
+{
+	if (tag) {
+		m->vlan_tci = vid;
+		return rte_vlan_insert(&m) == 0 ? 0 : -1;
+	}
+	if (rte_vlan_strip(m) != 0)
+		return -1;
+	m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+	return 0;
+}
+
+/* One frame of VLAN VID (received TAGGED or not) to port OUT: its tag
+ * made what OUT wants, in the mbuf itself (a unicast frame is ours
+ * alone). */
+static void vlan_to_port(struct vhd_lcore *lc, uint16_t in_port, uint16_t out,
+			 struct rte_mbuf *m, uint16_t vid, bool tagged)
+{
+	const struct vhd_port *p = vhd_port_get(out);
+
+	/* The entry was learned in this VLAN on OUT; a port deleted since
+	 * is NULL here. */
+	if (unlikely(p == NULL || !vhd_vlan_carries(&p->vlan, vid))) {
+		lc->stats[in_port].drop[VHD_DROP_NO_DEST]++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (vhd_vlan_tagged_out(&p->vlan, vid) != tagged &&
+	    unlikely(retag(m, vid, !tagged) < 0)) {
+		lc->stats[in_port].drop[VHD_DROP_INVALID]++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	vhd_tx_buffer(lc, out, m);
+}
+
+/* Flood M (VLAN VID, received TAGGED or not) to the members that carry
+ * VID. Those that take it as it came share M; those that take the other
+ * form share one copy, retagged (a flood is the one place the switch
+ * copies a frame: two ports cannot share one mbuf with two headers). */
+static void vlan_flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
+		       const struct vhd_portlist *pl, uint16_t in_port,
+		       struct rte_mbuf *m, uint16_t vid, bool tagged)
+{
+	uint16_t same[pl->n], other[pl->n], ns = 0, no = 0;
+	struct rte_mbuf *m2 = NULL;
+
+	for (uint16_t i = 0; i < pl->n; i++) {
+		const struct vhd_port *p = vhd_port_get(pl->port[i]);
+
+		if (pl->port[i] == in_port || p == NULL ||
+		    !vhd_vlan_carries(&p->vlan, vid))
+			continue;
+		if (vhd_vlan_tagged_out(&p->vlan, vid) == tagged)
+			same[ns++] = pl->port[i];
+		else
+			other[no++] = pl->port[i];
+	}
+	if (ns + no == 0) {
+		lc->stats[in_port].drop[VHD_DROP_NO_DEST]++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	lc->brstats[br->idx].flooded++;
+	if (no) {
+		m2 = ns ? rte_pktmbuf_copy(m, vhd_pool, 0, UINT32_MAX) : m;
+		if (m2 == NULL || retag(m2, vid, !tagged) < 0) {
+			lc->stats[in_port]
+			    .drop[m2 ? VHD_DROP_INVALID : VHD_DROP_NO_MBUF] +=
+			    no;
+			if (m2 != NULL && m2 != m)
+				rte_pktmbuf_free(m2);
+			if (m2 == m) /* ns == 0: nobody else takes it */
+				rte_pktmbuf_free(m);
+			m2 = NULL;
+			no = 0;
+			if (ns == 0)
+				return;
+		}
+	}
+	if (ns) {
+		set_refs(m, ns);
+		for (uint16_t i = 0; i < ns; i++)
+			vhd_tx_buffer(lc, same[i], m);
+	}
+	if (no) {
+		set_refs(m2, no);
+		for (uint16_t i = 0; i < no; i++)
+			vhd_tx_buffer(lc, other[i], m2);
+	}
+}
+
+/* A bridge with VLANs configured: each frame is put in its VLAN by its
+ * port's config (or dropped, drop_vlan), learned and looked up as
+ * (VLAN, MAC), and leaves every port tagged as that port wants. The
+ * burst is still learned and looked up in bulk, by runs of equal keys. */
+static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
+		       const struct vhd_portlist *pl, uint16_t in_port,
+		       struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct vhd_port *ip = vhd_port_get(in_port);
+	uint64_t us[VHD_BURST], ud[VHD_BURST];
+	uint16_t uport[VHD_BURST], vid[VHD_BURST];
+	uint8_t run[VHD_BURST];
+	bool tagged[VHD_BURST];
+	uint16_t ks = 0, kd = 0, k = 0;
+
+	if (unlikely(ip == NULL)) {
+		rte_pktmbuf_free_bulk(pkts, n);
+		return;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		const struct rte_ether_hdr *eh =
+		    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		bool t = eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
+			 m->data_len >= VLAN_HDR_LEN;
+		int v = vlan_in(&ip->vlan, t, t ? vid_of(eh) : 0);
+		uint64_t d, s;
+
+		if (v < 0) {
+			lc->stats[in_port].drop[VHD_DROP_VLAN]++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		d = vhd_fdb_key(&eh->dst_addr) | (uint64_t)v << 48;
+		s = vhd_fdb_key(&eh->src_addr) | (uint64_t)v << 48;
+		if (likely(!(s & 1)) && (ks == 0 || s != us[ks - 1]))
+			us[ks++] = s;
+		if (kd == 0 || d != ud[kd - 1])
+			ud[kd++] = d;
+		pkts[k] = m;
+		vid[k] = (uint16_t)v;
+		tagged[k] = t;
+		run[k++] = (uint8_t)(kd - 1);
+	}
+	if (k == 0)
+		return;
+	learn(lc, br, in_port, us, ks);
+	lookup(lc, br, in_port, ud, kd, uport);
+	for (uint16_t i = 0; i < k; i++) {
+		uint16_t out = uport[run[i]];
+
+		if (out == VHD_PORT_NONE)
+			vlan_flood(lc, br, pl, in_port, pkts[i], vid[i],
+				   tagged[i]);
+		else if (unlikely(out == in_port)) {
+			lc->stats[in_port].drop[VHD_DROP_NO_DEST]++;
+			rte_pktmbuf_free(pkts[i]);
+		} else
+			vlan_to_port(lc, in_port, out, pkts[i], vid[i],
+				     tagged[i]);
+	}
+}
+
 static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			   const struct vhd_portlist *pl, uint16_t in_port,
 			   struct rte_mbuf **pkts, uint16_t n,
@@ -237,6 +420,15 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		uint64_t d = vhd_fdb_key(&eh->dst_addr);
 		uint64_t s = vhd_fdb_key(&eh->src_addr);
 
+		/* Every port a trunk of every VLAN: a tagged frame is in its
+		 * VLAN (OVS's default), and leaves as it came. */
+		if (unlikely(eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN)) &&
+		    pkts[i]->data_len >= VLAN_HDR_LEN) {
+			uint64_t v = vid_of(eh);
+
+			d |= v << 48;
+			s |= v << 48;
+		}
 		/* Group-bit sources (bit 0 of the first byte) are bogus:
 		 * never learned. */
 		if (likely(!(s & 1)) && (ks == 0 || s != us[ks - 1]))
@@ -290,5 +482,8 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			pkts, n, b);
 		return;
 	}
-	learning_input(lc, br, pl, in_port, pkts, n, b);
+	if (unlikely(pl->vlan_aware))
+		vlan_input(lc, br, pl, in_port, pkts, n);
+	else
+		learning_input(lc, br, pl, in_port, pkts, n, b);
 }

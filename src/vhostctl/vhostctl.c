@@ -477,17 +477,17 @@ static void print_human(const char *method, const json_t *r)
 {
 	static const struct {
 		const char *method;
-		const char *keys[10];
+		const char *keys[12];
 	} tables[] = {
 	    {"port/list",
 	     {"name", "bridge", "type", "state", "rx_packets", "tx_packets",
 	      "drops"}},
 	    {"bridge/list", {"name", "mode", "ports", "fdb_entries"}},
-	    {"fdb/show", {"bridge", "mac", "port", "age", "static"}},
+	    {"fdb/show", {"bridge", "vlan", "mac", "port", "age", "static"}},
 	    {"stats",
 	     {"port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
-	      "drop_no_dest", "drop_invalid", "drop_not_ready",
-	      "drop_tx_full"}},
+	      "drop_no_dest", "drop_invalid", "drop_not_ready", "drop_tx_full",
+	      "drop_vlan", "drop_no_mbuf"}},
 	    {"lcores", {"lcore", "cpu", "busy_pct", "pps", "rxqs"}},
 	};
 	size_t i;
