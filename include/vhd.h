@@ -72,6 +72,7 @@ enum vhd_drop {
 	VHD_DROP_TX_FULL,   /* egress: ring still full after retries */
 	VHD_DROP_VLAN,	    /* ingress: a VLAN the port does not carry */
 	VHD_DROP_NO_MBUF,   /* a flood's copy found the pool empty */
+	VHD_DROP_SPOOF,	    /* ingress: source MAC not in allowed-macs */
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
@@ -86,7 +87,7 @@ struct vhd_port_stats {
 
 /* Per (lcore, bridge) counters. */
 struct vhd_bridge_stats {
-	uint64_t learned, moved, learn_full, flooded;
+	uint64_t learned, moved, learn_full, learn_limited, flooded;
 };
 
 struct vhd_capture;
@@ -101,6 +102,7 @@ struct vhd_port {
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
 	struct vhd_vlan vlan;		  /* vlan-mode, tag, trunks */
+	struct vhd_port_security sec;	  /* allowed-macs, mac-learn-limit */
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
 	uint16_t eth_id;		  /* ethdev port id */
@@ -136,6 +138,7 @@ struct vhd_port {
 struct vhd_portlist {
 	uint16_t n;
 	bool vlan_aware; /* some member is not a trunk of every VLAN */
+	bool guarded;	 /* some member has allowed-macs */
 	uint16_t port[];
 };
 

@@ -73,6 +73,16 @@ static inline bool vhd_vlan_is_default(const struct vhd_vlan *v)
 	return v->mode == VHD_VLAN_TRUNK && v->all;
 }
 
+/* What a port may send as (allowed-macs) and own in its bridge's FDB
+ * (mac-learn-limit). */
+#define VHD_ALLOWED_MACS_MAX 16
+
+struct vhd_port_security {
+	uint16_t n_allowed;			/* 0: any source MAC */
+	uint64_t allowed[VHD_ALLOWED_MACS_MAX]; /* MACs as FDB keys */
+	uint32_t learn_limit;			/* 0: no limit */
+};
+
 #define VHD_GROUP_MAX		64
 #define VHD_SOCKET_MODE_DEFAULT 0660
 
@@ -90,6 +100,7 @@ struct vhd_port_conf {
 	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
 	struct vhd_vlan vlan;	       /* vlan-mode, tag, trunks */
+	struct vhd_port_security sec;  /* allowed-macs, mac-learn-limit */
 	int line;		       /* where the section starts */
 };
 

@@ -39,6 +39,9 @@ struct vhd_fdb {
 	 * slots wait for an RCU grace period. Changed (atomically) only when
 	 * a MAC is added or removed, never per frame. */
 	uint32_t n_live;
+	/* Dynamic entries per port (index: port), for mac-learn-limit;
+	 * changed with the entry's port, never per frame. */
+	uint32_t *port_live;
 	/* Generation: bumped whenever a MAC is added, moves to another port
 	 * or is removed (never per frame: a refresh leaves it), on its own
 	 * cache line since every burst reads it. */
@@ -77,9 +80,19 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 		   struct rte_rcu_qsbr *rcu);
 void vhd_fdb_free(struct vhd_fdb *f);
 
-/* Learn that KEYS[0..n) (distinct unicast MACs) are behind PORT. */
+/* Learn that KEYS[0..n) (distinct unicast MACs) are behind PORT, which may
+ * own at most LIMIT dynamic entries (0: no limit; a MAC beyond it is not
+ * learned, or stays where it was, and counts learn_limited). */
 void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
-		   uint16_t port, uint32_t now, struct vhd_bridge_stats *st);
+		   uint16_t port, uint32_t limit, uint32_t now,
+		   struct vhd_bridge_stats *st);
+
+/* Dynamic entries of PORT. */
+static inline uint32_t vhd_fdb_port_count(const struct vhd_fdb *f,
+					  uint16_t port)
+{
+	return __atomic_load_n(&f->port_live[port], __ATOMIC_RELAXED);
+}
 
 /* Ports of KEYS[0..n) (at most RTE_HASH_LOOKUP_BULK_MAX), VHD_PORT_NONE for
  * unknown. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <rte_cfgfile.h>
+#include <rte_ether.h>
 #include <rte_pci.h>
 
 #include "vhd_config.h"
@@ -559,15 +560,56 @@ static int parse_vlan(struct ctx *c, const struct vhd_config *conf,
 	return 0;
 }
 
+/* allowed-macs = MAC[,MAC...] (unicast), mac-learn-limit = N. */
+static int parse_security(struct ctx *c, struct vhd_port_conf *pc)
+{
+	struct vhd_port_security *sec = &pc->sec;
+	const char *am = get(c, "allowed-macs");
+
+	memset(sec, 0, sizeof(*sec));
+	if (am) {
+		char buf[CFG_VALUE_LEN], *save = NULL, *tok;
+
+		snprintf(buf, sizeof(buf), "%s", am);
+		for (tok = strtok_r(buf, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			struct rte_ether_addr ea;
+			uint8_t k[8] = {0};
+
+			if (rte_ether_unformat_addr(trim(tok), &ea) < 0 ||
+			    !rte_is_unicast_ether_addr(&ea) ||
+			    rte_is_zero_ether_addr(&ea))
+				return fail(
+				    c->p,
+				    key_line(c->p, c->sec, "allowed-macs"),
+				    c->sec, "allowed-macs",
+				    "'%s' is not a unicast MAC address",
+				    trim(tok));
+			if (sec->n_allowed == VHD_ALLOWED_MACS_MAX)
+				return bad(c, "allowed-macs",
+					   "at most 16 MACs");
+			memcpy(k, &ea, sizeof(ea));
+			memcpy(&sec->allowed[sec->n_allowed++], k, sizeof(k));
+		}
+		if (sec->n_allowed == 0)
+			return bad(c, "allowed-macs", "no MAC given");
+	}
+	return get_u32(c, "mac-learn-limit", 0, 1 << 22, 0, &sec->learn_limit);
+}
+
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
+	/* clang-format off */
 	static const char *const vhost_keys[] = {
-	    "type",	   "bridge",	"path", "mode",	  "socket-group",
-	    "socket-mode", "vlan-mode", "tag",	"trunks", NULL};
+	    "type", "bridge", "path", "mode", "socket-group", "socket-mode",
+	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
+	    NULL};
 	static const char *const eth_keys[] = {
-	    "type",    "bridge",    "devargs", "queues", "rx-desc",
-	    "tx-desc", "vlan-mode", "tag",     "trunks", NULL};
+	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc",
+	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
+	    NULL};
+	/* clang-format on */
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
 	int i;
@@ -593,7 +635,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 			   c->p->file ? "no such [bridge] section"
 				      : "no such bridge");
 	pc->bridge = (uint16_t)i;
-	if (parse_vlan(c, conf, pc))
+	if (parse_vlan(c, conf, pc) || parse_security(c, pc))
 		return -1;
 
 	if (pc->type == VHD_PORT_VHOST) {
@@ -1155,6 +1197,16 @@ char *vhd_config_format(const struct vhd_config *c)
 			    "rx-desc = %u\ntx-desc = %u\n",
 			    pc->devargs, pc->queues, pc->rx_desc, pc->tx_desc);
 		put_vlan(&t, &pc->vlan);
+		for (uint16_t k = 0; k < pc->sec.n_allowed; k++) {
+			uint8_t m[8];
+
+			memcpy(m, &pc->sec.allowed[k], sizeof(m));
+			put(&t, "%s%02x:%02x:%02x:%02x:%02x:%02x%s",
+			    k ? "," : "allowed-macs = ", m[0], m[1], m[2], m[3],
+			    m[4], m[5], k + 1 == pc->sec.n_allowed ? "\n" : "");
+		}
+		if (pc->sec.learn_limit)
+			put(&t, "mac-learn-limit = %u\n", pc->sec.learn_limit);
 	}
 	if (t.oom) {
 		free(t.s);

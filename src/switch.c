@@ -84,9 +84,15 @@ static int set_member(struct vhd_bridge *br, uint16_t port, bool add)
 	if (add)
 		nl->port[n++] = port;
 	nl->n = n;
-	for (uint16_t i = 0; i < n; i++)
-		if (!vhd_vlan_is_default(&vhd_running->ports[nl->port[i]].vlan))
+	for (uint16_t i = 0; i < n; i++) {
+		const struct vhd_port_conf *pc =
+		    &vhd_running->ports[nl->port[i]];
+
+		if (!vhd_vlan_is_default(&pc->vlan))
 			nl->vlan_aware = true;
+		if (pc->sec.n_allowed)
+			nl->guarded = true;
+	}
 	__atomic_store_n(&br->ports, nl, __ATOMIC_RELEASE);
 	grace_period();
 	rte_free(old);
@@ -282,6 +288,7 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 		 pc->socket_group);
 	p->socket_mode = pc->socket_mode;
 	p->vlan = pc->vlan;
+	p->sec = pc->sec;
 	for (int q = 0; q < VHD_MAX_QUEUES; q++)
 		rte_spinlock_init(&p->txq_lock[q]);
 	if (p->type == VHD_PORT_VHOST) {

@@ -257,6 +257,17 @@ static void test_errors(void)
 		"devargs = net_null0\nbridge = x\ntag = 10\n",
 		"VLAN on an xconnect",
 		":7:", "tag: VLANs need a learning bridge");
+	refused(
+	    "[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+	    "bridge = b\nallowed-macs = 02:00:00:00:00:01,ff:ff:ff:ff:ff:ff\n",
+	    "broadcast allowed",
+	    ":6:", "allowed-macs: 'ff:ff:ff:ff:ff:ff' is not a unicast MAC");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nallowed-macs = ,\n",
+		"no MAC", ":6:", "allowed-macs: no MAC given");
+	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
+		"bridge = b\nmac-learn-limit = lots\n",
+		"bad limit", ":6:", "mac-learn-limit: 'lots' is not a number");
 	refused("[vhostd]\nsocket-mode = 0778\n", "not octal", ":2:",
 		"[vhostd] socket-mode: '0778' is not a file mode in octal");
 	refused("[vhostd]\nsocket-mode = 01777\n", "sticky mode",

@@ -44,7 +44,8 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
             "stats/clear", "lcores", "capture", "config/show", "config/save"]
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
-              "drop_tx_full", "drop_vlan", "drop_no_mbuf"}
+              "drop_tx_full", "drop_vlan", "drop_no_mbuf",
+              "drop_spoof"}
 
 
 # ---------------------------------------------------------------- helpers

@@ -60,7 +60,7 @@ static void test_learn_lookup(void)
 	EXPECT(vhd_fdb_create(&f, "t_learn", 1024, rcu) == 0, "create");
 	gen = vhd_fdb_gen(&f);
 	EXPECT(gen != 0, "a zeroed memo is never current");
-	vhd_fdb_learn(&f, k, 2, 5, 100, &st);
+	vhd_fdb_learn(&f, k, 2, 5, 0, 100, &st);
 	EXPECT(vhd_fdb_gen(&f) != gen, "new MACs change the generation");
 	gen = vhd_fdb_gen(&f);
 	vhd_fdb_lookup(&f, k, 3, ports);
@@ -70,7 +70,7 @@ static void test_learn_lookup(void)
 	EXPECT(st.learned == 2 && st.moved == 0, "learned %lu", st.learned);
 	EXPECT(vhd_fdb_count(&f) == 2, "count %u", vhd_fdb_count(&f));
 	/* Seeing it again on the same port changes nothing. */
-	vhd_fdb_learn(&f, k, 2, 5, 101, &st);
+	vhd_fdb_learn(&f, k, 2, 5, 0, 101, &st);
 	EXPECT(st.learned == 2 && st.moved == 0, "relearn");
 	/* A refresh leaves memos of lookups valid. */
 	EXPECT(vhd_fdb_gen(&f) == gen, "gen unchanged by a refresh");
@@ -85,10 +85,10 @@ static void test_move(void)
 	uint32_t gen;
 
 	EXPECT(vhd_fdb_create(&f, "t_move", 1024, rcu) == 0, "create");
-	vhd_fdb_learn(&f, &k, 1, 1, 0, &st);
+	vhd_fdb_learn(&f, &k, 1, 1, 0, 0, &st);
 	EXPECT(lookup1(&f, k) == 1, "on port 1");
 	gen = vhd_fdb_gen(&f);
-	vhd_fdb_learn(&f, &k, 1, 2, 0, &st);
+	vhd_fdb_learn(&f, &k, 1, 2, 0, 0, &st);
 	EXPECT(lookup1(&f, k) == 2, "moved to port 2");
 	EXPECT(vhd_fdb_gen(&f) != gen, "a move changes the generation");
 	EXPECT(st.moved == 1 && st.learned == 1, "moved %lu", st.moved);
@@ -104,9 +104,9 @@ static void test_age(void)
 	uint32_t gen;
 
 	EXPECT(vhd_fdb_create(&f, "t_age", 1024, rcu) == 0, "create");
-	vhd_fdb_learn(&f, &old, 1, 1, 10, &st);
-	vhd_fdb_learn(&f, &fresh, 1, 2, 10, &st);
-	vhd_fdb_learn(&f, &fresh, 1, 2, 18, &st); /* refreshed */
+	vhd_fdb_learn(&f, &old, 1, 1, 0, 10, &st);
+	vhd_fdb_learn(&f, &fresh, 1, 2, 0, 10, &st);
+	vhd_fdb_learn(&f, &fresh, 1, 2, 0, 18, &st); /* refreshed */
 	gen = vhd_fdb_gen(&f);
 	EXPECT(vhd_fdb_age(&f, 19, 0) == 0, "aging 0 never ages");
 	EXPECT(vhd_fdb_gen(&f) == gen, "nothing aged, same generation");
@@ -116,7 +116,7 @@ static void test_age(void)
 	EXPECT(lookup1(&f, fresh) == 2, "fresh entry kept");
 	EXPECT(vhd_fdb_count(&f) == 1, "count %u", vhd_fdb_count(&f));
 	/* Relearned after aging. */
-	vhd_fdb_learn(&f, &old, 1, 3, 20, &st);
+	vhd_fdb_learn(&f, &old, 1, 3, 0, 20, &st);
 	EXPECT(lookup1(&f, old) == 3, "relearned");
 	vhd_fdb_free(&f);
 }
@@ -128,8 +128,8 @@ static void test_flush(void)
 	uint64_t k[4] = {key(1), key(2), key(3), key(4)};
 
 	EXPECT(vhd_fdb_create(&f, "t_flush", 1024, rcu) == 0, "create");
-	vhd_fdb_learn(&f, k, 2, 1, 0, &st);
-	vhd_fdb_learn(&f, k + 2, 2, 2, 0, &st);
+	vhd_fdb_learn(&f, k, 2, 1, 0, 0, &st);
+	vhd_fdb_learn(&f, k + 2, 2, 2, 0, 0, &st);
 	EXPECT(vhd_fdb_flush(&f, 1, true) == 2, "flushed port 1");
 	EXPECT(lookup1(&f, k[0]) == VHD_PORT_NONE && lookup1(&f, k[2]) == 2,
 	       "only port 1's entries");
@@ -148,7 +148,7 @@ static void test_full(void)
 	for (i = 0; i < 100; i++) {
 		uint64_t k = key(i);
 
-		vhd_fdb_learn(&f, &k, 1, (uint16_t)(i % 4), 0, &st);
+		vhd_fdb_learn(&f, &k, 1, (uint16_t)(i % 4), 0, 0, &st);
 	}
 	EXPECT(vhd_fdb_count(&f) == 64, "count %u", vhd_fdb_count(&f));
 	EXPECT(st.learned == 64 && st.learn_full == 36, "learned %lu full %lu",
@@ -161,10 +161,65 @@ static void test_full(void)
 	for (i = 200; i < 264; i++) {
 		uint64_t k = key(i);
 
-		vhd_fdb_learn(&f, &k, 1, 1, 1000, &st);
+		vhd_fdb_learn(&f, &k, 1, 1, 0, 1000, &st);
 	}
 	EXPECT(vhd_fdb_count(&f) == 64, "refilled: %u", vhd_fdb_count(&f));
 	EXPECT(lookup1(&f, key(263)) == 1, "new entry after aging");
+	vhd_fdb_free(&f);
+}
+
+/* mac-learn-limit: a port owns at most LIMIT dynamic entries; moves,
+ * aging, flushes, deletes and static entries keep the count exact. */
+static void test_port_limit(void)
+{
+	struct vhd_fdb f;
+	struct vhd_bridge_stats st = {0};
+	uint32_t i;
+
+	EXPECT(vhd_fdb_create(&f, "t_limit", 1024, rcu) == 0, "create");
+	for (i = 0; i < 10; i++) {
+		uint64_t k = key(i);
+
+		vhd_fdb_learn(&f, &k, 1, 1, 4, 0, &st);
+	}
+	EXPECT(vhd_fdb_port_count(&f, 1) == 4 && st.learn_limited == 6,
+	       "port 1 owns %u, limited %lu", vhd_fdb_port_count(&f, 1),
+	       st.learn_limited);
+	EXPECT(lookup1(&f, key(3)) == 1 && lookup1(&f, key(4)) == VHD_PORT_NONE,
+	       "the first 4 learned, the rest not");
+	/* Moving one to port 2 frees room on port 1. */
+	{
+		uint64_t k = key(0);
+
+		vhd_fdb_learn(&f, &k, 1, 2, 4, 1, &st);
+		k = key(5);
+		vhd_fdb_learn(&f, &k, 1, 1, 4, 1, &st);
+	}
+	EXPECT(vhd_fdb_port_count(&f, 1) == 4 &&
+		   vhd_fdb_port_count(&f, 2) == 1 && lookup1(&f, key(5)) == 1,
+	       "after a move: port 1 %u, port 2 %u", vhd_fdb_port_count(&f, 1),
+	       vhd_fdb_port_count(&f, 2));
+	/* A limited port cannot take a MAC from another: it stays. */
+	{
+		uint64_t k = key(0);
+
+		vhd_fdb_learn(&f, &k, 1, 1, 4, 2, &st);
+	}
+	EXPECT(lookup1(&f, key(0)) == 2, "a full port does not take a MAC");
+	/* Static entries do not count; delete and flush give room back. */
+	EXPECT(vhd_fdb_add_static(&f, key(5), 1) == 0, "static");
+	EXPECT(vhd_fdb_port_count(&f, 1) == 3, "static does not count: %u",
+	       vhd_fdb_port_count(&f, 1));
+	EXPECT(vhd_fdb_del(&f, key(5)) == 0 && vhd_fdb_port_count(&f, 1) == 3,
+	       "deleting a static entry: %u", vhd_fdb_port_count(&f, 1));
+	EXPECT(vhd_fdb_del(&f, key(1)) == 0 && vhd_fdb_port_count(&f, 1) == 2,
+	       "deleting a dynamic one: %u", vhd_fdb_port_count(&f, 1));
+	EXPECT(vhd_fdb_flush(&f, 1, false) == 2 &&
+		   vhd_fdb_port_count(&f, 1) == 0,
+	       "flushed: %u", vhd_fdb_port_count(&f, 1));
+	EXPECT(vhd_fdb_age(&f, 1000, 300) == 1 &&
+		   vhd_fdb_port_count(&f, 2) == 0,
+	       "aged: %u", vhd_fdb_port_count(&f, 2));
 	vhd_fdb_free(&f);
 }
 
@@ -178,7 +233,7 @@ static void test_bulk_mixed(void)
 	EXPECT(vhd_fdb_create(&f, "t_bulk", 4096, rcu) == 0, "create");
 	for (uint32_t i = 0; i < 64; i++)
 		k[i] = key(i * 3);
-	vhd_fdb_learn(&f, k, 32, 9, 0, &st); /* the first half only */
+	vhd_fdb_learn(&f, k, 32, 9, 0, 0, &st); /* the first half only */
 	vhd_fdb_lookup(&f, k, 64, ports);
 	for (uint32_t i = 0; i < 64; i++)
 		EXPECT(ports[i] == (i < 32 ? 9 : VHD_PORT_NONE), "entry %u: %u",
@@ -215,6 +270,7 @@ int main(int argc, char **argv)
 	UNIT_CASE(test_flush);
 	UNIT_CASE(test_full);
 	UNIT_CASE(test_bulk_mixed);
+	UNIT_CASE(test_port_limit);
 	rte_free(rcu);
 	rte_eal_cleanup();
 	/* --no-shconf still makes a runtime dir: leave nothing behind. */

@@ -67,6 +67,8 @@ static json_t *bridge_json(const struct vhd_bridge *b)
 		json_object_set_new(o, "aged", json_integer(b->aged));
 		json_object_set_new(o, "learn_table_full",
 				    json_integer(s.learn_full));
+		json_object_set_new(o, "learn_port_limit",
+				    json_integer(s.learn_limited));
 	}
 	return o;
 }
@@ -170,6 +172,54 @@ static json_t *client_wait(const struct vhd_port *p)
 	return json_pack("{s:s,s:i}", "message", msg, "errno", e);
 }
 
+/* A port's VLANs and port security, as configured, and the MACs it owns
+ * in its bridge's FDB. */
+static void port_l2_json(json_t *o, const struct vhd_port *p)
+{
+	static const char *const modes[] = {
+	    [VHD_VLAN_TRUNK] = "trunk",
+	    [VHD_VLAN_ACCESS] = "access",
+	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
+	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
+	const struct vhd_bridge *b = vhd_bridges[p->bridge];
+	json_t *trunks = json_array(), *macs = json_array();
+
+	json_object_set_new(o, "vlan_mode", json_string(modes[p->vlan.mode]));
+	json_object_set_new(o, "tag",
+			    p->vlan.mode == VHD_VLAN_TRUNK
+				? json_null()
+				: json_integer(p->vlan.tag));
+	for (uint32_t v = 0; !p->vlan.all && v < VHD_VLAN_MAX; v++)
+		if (p->vlan.trunks[v / 64] >> (v % 64) & 1)
+			json_array_append_new(trunks, json_integer(v));
+	if (p->vlan.all) {
+		json_decref(trunks);
+		trunks = json_string("all");
+	}
+	json_object_set_new(o, "trunks", trunks);
+	for (uint16_t i = 0; i < p->sec.n_allowed; i++) {
+		uint8_t m[8];
+		char mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		memcpy(m, &p->sec.allowed[i], sizeof(m));
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 m[0], m[1], m[2], m[3], m[4], m[5]);
+		json_array_append_new(macs, json_string(mac));
+	}
+	json_object_set_new(o, "allowed_macs",
+			    p->sec.n_allowed ? macs : json_null());
+	if (!p->sec.n_allowed)
+		json_decref(macs);
+	json_object_set_new(o, "mac_learn_limit",
+			    p->sec.learn_limit
+				? json_integer(p->sec.learn_limit)
+				: json_null());
+	if (b && b->fdb)
+		json_object_set_new(
+		    o, "learned_macs",
+		    json_integer(vhd_fdb_port_count(b->fdb, p->idx)));
+}
+
 static json_t *port_json(const struct vhd_port *p, bool detail)
 {
 	const struct vhd_port_conf *pc = &vhd_running->ports[p->idx];
@@ -239,6 +289,7 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		    o, "numa_node",
 		    json_integer(rte_eth_dev_socket_id(p->eth_id)));
 	}
+	port_l2_json(o, p);
 	pthread_mutex_lock(&vhd_tables_lock);
 	json_object_set_new(o, "last_error",
 			    p->last_error[0] ? json_pack("{s:s,s:i}", "message",

@@ -185,6 +185,8 @@ static int cmd_bridge_locked(const char *cmd, const char *params,
 		rte_tel_data_add_dict_u64(d, "moved", s.moved);
 		rte_tel_data_add_dict_u64(d, "aged", b->aged);
 		rte_tel_data_add_dict_u64(d, "learn_table_full", s.learn_full);
+		rte_tel_data_add_dict_u64(d, "learn_port_limit",
+					  s.learn_limited);
 	}
 	rte_tel_data_add_dict_u64(d, "flooded", s.flooded);
 	return 0;

@@ -87,6 +87,7 @@ void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out)
 		out->learned += x->learned;
 		out->moved += x->moved;
 		out->learn_full += x->learn_full;
+		out->learn_limited += x->learn_limited;
 		out->flooded += x->flooded;
 	}
 }
@@ -183,6 +184,7 @@ memo_of(struct vhd_lcore *lc, const struct vhd_fdb *f, uint16_t in_port)
 static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
 			 uint16_t in_port, const uint64_t *us, uint16_t ks)
 {
+	const struct vhd_port *ip;
 	struct vhd_fdb_memo *mo;
 
 	if (ks == 0)
@@ -194,8 +196,9 @@ static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
 		mo->src = us[0];
 		mo->src_seen = vhd_clock;
 	}
-	vhd_fdb_learn(br->fdb, us, ks, in_port, vhd_clock,
-		      &lc->brstats[br->idx]);
+	ip = vhd_port_get(in_port);
+	vhd_fdb_learn(br->fdb, us, ks, in_port, ip ? ip->sec.learn_limit : 0,
+		      vhd_clock, &lc->brstats[br->idx]);
 }
 
 /* Ports of the burst's destinations UD[0..kd). A one-destination burst to
@@ -463,12 +466,56 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 	}
 }
 
+/* Port security (allowed-macs): frames of PORT whose source MAC is not
+ * one it may use are dropped (drop_spoof) before anything learns from
+ * them. Compacts PKTS; returns how many are left and mends *B (a subset
+ * of plain frames is plain). */
+static uint16_t drop_spoofed(struct vhd_lcore *lc, const struct vhd_port *p,
+			     struct rte_mbuf **pkts, uint16_t n,
+			     struct vhd_burst *b)
+{
+	const struct vhd_port_security *sec = &p->sec;
+	uint16_t k = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		const struct rte_ether_hdr *eh =
+		    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		uint64_t s = vhd_fdb_key(&eh->src_addr);
+		uint16_t j = 0;
+
+		while (j < sec->n_allowed && sec->allowed[j] != s)
+			j++;
+		if (likely(j < sec->n_allowed)) {
+			pkts[k++] = m;
+			continue;
+		}
+		lc->stats[p->idx].drop[VHD_DROP_SPOOF]++;
+		b->bytes -= rte_pktmbuf_pkt_len(m);
+		rte_pktmbuf_free(m);
+	}
+	return k;
+}
+
 void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		      uint16_t in_port, struct rte_mbuf **pkts, uint16_t n,
 		      const struct vhd_burst *b)
 {
 	const struct vhd_portlist *pl =
 	    __atomic_load_n(&br->ports, __ATOMIC_ACQUIRE);
+	struct vhd_burst kept;
+
+	if (unlikely(pl->guarded)) {
+		const struct vhd_port *ip = vhd_port_get(in_port);
+
+		if (ip && ip->sec.n_allowed) {
+			kept = *b;
+			n = drop_spoofed(lc, ip, pkts, n, &kept);
+			if (n == 0)
+				return;
+			b = &kept;
+		}
+	}
 
 	if (br->mode == VHD_BR_XCONNECT) {
 		/* Until its second port is added, an xconnect has nowhere to

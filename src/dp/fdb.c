@@ -52,6 +52,13 @@ int vhd_fdb_create(struct vhd_fdb *f, const char *name, uint32_t cap,
 		rte_hash_free(f->h);
 		return -ENOMEM;
 	}
+	f->port_live = rte_zmalloc(name, sizeof(*f->port_live) * VHD_MAX_PORTS,
+				   RTE_CACHE_LINE_SIZE);
+	if (f->port_live == NULL) {
+		rte_free(f->ent);
+		rte_hash_free(f->h);
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < f->n_ent; i++)
 		f->ent[i].port = VHD_PORT_NONE;
 	if (rcu != NULL && rte_hash_rcu_qsbr_add(f->h, &rc) != 0) {
@@ -67,6 +74,7 @@ void vhd_fdb_free(struct vhd_fdb *f)
 {
 	rte_hash_free(f->h);
 	rte_free(f->ent);
+	rte_free(f->port_live);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -79,8 +87,27 @@ static inline void positions(const struct vhd_fdb *f, const uint64_t *keys,
 	rte_hash_lookup_bulk(f->h, kp, n, pos);
 }
 
+/* One more dynamic entry for PORT, unless that passes LIMIT (0: none). */
+static inline bool port_take(struct vhd_fdb *f, uint16_t port, uint32_t limit)
+{
+	if (__atomic_add_fetch(&f->port_live[port], 1, __ATOMIC_RELAXED) >
+		limit &&
+	    limit) {
+		__atomic_sub_fetch(&f->port_live[port], 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static inline void port_give(struct vhd_fdb *f, uint16_t port)
+{
+	if (port != VHD_PORT_NONE)
+		__atomic_sub_fetch(&f->port_live[port], 1, __ATOMIC_RELAXED);
+}
+
 void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
-		   uint16_t port, uint32_t now, struct vhd_bridge_stats *st)
+		   uint16_t port, uint32_t limit, uint32_t now,
+		   struct vhd_bridge_stats *st)
 {
 	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
 	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
@@ -103,8 +130,20 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 
 				if (e->is_static)
 					continue;
-				__atomic_store_n(&e->port, port,
-						 __ATOMIC_RELAXED);
+				if (!port_take(f, port, limit)) {
+					st->learn_limited++;
+					continue;
+				}
+				/* Another lcore or the control thread may
+				 * change it meanwhile: the one that changes
+				 * it gives back the count of what it saw. */
+				if (!__atomic_compare_exchange_n(
+					&e->port, &was, port, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+					port_give(f, port);
+					continue;
+				}
+				port_give(f, was);
 				if (was != VHD_PORT_NONE) {
 					st->moved++;
 					__atomic_add_fetch(&f->gen, 1,
@@ -113,15 +152,21 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 			}
 			continue;
 		}
+		if (!port_take(f, port, limit)) {
+			st->learn_limited++;
+			continue;
+		}
 		if (__atomic_add_fetch(&f->n_live, 1, __ATOMIC_RELAXED) >
 		    f->cap) {
 			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
+			port_give(f, port);
 			st->learn_full++;
 			continue;
 		}
 		pos[i] = rte_hash_add_key(f->h, kp[i]);
 		if (pos[i] < 0) {
 			__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
+			port_give(f, port);
 			st->learn_full++;
 			continue;
 		}
@@ -162,10 +207,17 @@ void vhd_fdb_lookup(const struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
  * refresh the port between the two stores; readers also check the key. */
 static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
 {
-	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	bool dynamic = !e->is_static;
+	uint16_t was;
+
+	was = __atomic_exchange_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	if (dynamic)
+		port_give(f, was);
 	if (rte_hash_del_key(f->h, &e->key) >= 0)
 		__atomic_sub_fetch(&f->n_live, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	was = __atomic_exchange_n(&e->port, VHD_PORT_NONE, __ATOMIC_RELEASE);
+	if (dynamic)
+		port_give(f, was);
 	e->is_static = 0;
 	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 }
@@ -189,9 +241,17 @@ int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port)
 	}
 	/* Static first: a learner that sees the new port leaves it. */
 	e = &f->ent[pos];
-	e->is_static = 1;
+	if (e->is_static) {
+		__atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
+	} else {
+		e->is_static = 1;
+		/* A dynamic entry made static no longer counts for its
+		 * port (a learner may still move it once: give back what
+		 * the exchange saw). */
+		port_give(
+		    f, __atomic_exchange_n(&e->port, port, __ATOMIC_RELEASE));
+	}
 	e->seen = 0;
-	__atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
 	__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 	return 0;

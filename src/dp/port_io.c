@@ -30,6 +30,7 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_TX_FULL] = "drop_tx_full",
     [VHD_DROP_VLAN] = "drop_vlan",
     [VHD_DROP_NO_MBUF] = "drop_no_mbuf",
+    [VHD_DROP_SPOOF] = "drop_spoof",
 };
 
 static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)

@@ -477,7 +477,7 @@ static void print_human(const char *method, const json_t *r)
 {
 	static const struct {
 		const char *method;
-		const char *keys[12];
+		const char *keys[14];
 	} tables[] = {
 	    {"port/list",
 	     {"name", "bridge", "type", "state", "rx_packets", "tx_packets",
