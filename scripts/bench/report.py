@@ -15,6 +15,7 @@ import statistics
 import sys
 
 ORDER = ["wire", "ovs-normal", "ovs-p2p", "vhostd-learning", "vhostd-xconnect",
+         "vhostd-vlan",
          "alt-learning", "alt-xconnect"]
 
 
