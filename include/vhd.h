@@ -73,6 +73,7 @@ enum vhd_drop {
 	VHD_DROP_VLAN,	    /* ingress: a VLAN the port does not carry */
 	VHD_DROP_NO_MBUF,   /* a flood's copy found the pool empty */
 	VHD_DROP_SPOOF,	    /* ingress: source MAC not in allowed-macs */
+	VHD_DROP_MTU,	    /* egress: longer than the port's MTU */
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
@@ -101,8 +102,11 @@ struct vhd_port {
 	bool client;
 	bool started; /* vhost: registered with librte_vhost */
 	char path[PATH_MAX];
-	struct vhd_vlan vlan;		  /* vlan-mode, tag, trunks */
-	struct vhd_port_security sec;	  /* allowed-macs, mac-learn-limit */
+	struct vhd_vlan vlan;	      /* vlan-mode, tag, trunks */
+	struct vhd_port_security sec; /* allowed-macs, mac-learn-limit */
+	uint32_t mtu;		      /* configured MTU, bytes */
+	uint32_t max_frame;	      /* mtu + Ethernet header: longer frames (4
+				       * more if tagged) are not sent, drop_mtu */
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
 	uint16_t eth_id;		  /* ethdev port id */
@@ -222,6 +226,7 @@ static inline struct vhd_bridge *vhd_bridge_get(uint16_t idx)
  * vhd_pool), so tx needs no second pass to count and free it. */
 struct vhd_burst {
 	uint64_t bytes;
+	uint32_t max_len; /* the longest frame's length, bytes */
 	bool plain;
 };
 

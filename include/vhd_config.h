@@ -83,6 +83,10 @@ struct vhd_port_security {
 	uint32_t learn_limit;			/* 0: no limit */
 };
 
+#define VHD_MTU_DEFAULT 1500
+#define VHD_MTU_MIN	68
+#define VHD_MTU_MAX	9600
+
 #define VHD_GROUP_MAX		64
 #define VHD_SOCKET_MODE_DEFAULT 0660
 
@@ -101,6 +105,7 @@ struct vhd_port_conf {
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
 	struct vhd_vlan vlan;	       /* vlan-mode, tag, trunks */
 	struct vhd_port_security sec;  /* allowed-macs, mac-learn-limit */
+	uint32_t mtu;		       /* bytes of L3 payload (default 1500) */
 	int line;		       /* where the section starts */
 };
 

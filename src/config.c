@@ -604,11 +604,11 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	static const char *const vhost_keys[] = {
 	    "type", "bridge", "path", "mode", "socket-group", "socket-mode",
 	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
-	    NULL};
+	    "mtu", NULL};
 	static const char *const eth_keys[] = {
 	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc",
 	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
-	    NULL};
+	    "mtu", NULL};
 	/* clang-format on */
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
@@ -635,7 +635,9 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 			   c->p->file ? "no such [bridge] section"
 				      : "no such bridge");
 	pc->bridge = (uint16_t)i;
-	if (parse_vlan(c, conf, pc) || parse_security(c, pc))
+	if (parse_vlan(c, conf, pc) || parse_security(c, pc) ||
+	    get_u32(c, "mtu", VHD_MTU_MIN, VHD_MTU_MAX, VHD_MTU_DEFAULT,
+		    &pc->mtu))
 		return -1;
 
 	if (pc->type == VHD_PORT_VHOST) {
@@ -1207,6 +1209,8 @@ char *vhd_config_format(const struct vhd_config *c)
 		}
 		if (pc->sec.learn_limit)
 			put(&t, "mac-learn-limit = %u\n", pc->sec.learn_limit);
+		if (pc->mtu != VHD_MTU_DEFAULT)
+			put(&t, "mtu = %u\n", pc->mtu);
 	}
 	if (t.oom) {
 		free(t.s);

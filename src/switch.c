@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <rte_cycles.h>
+#include <rte_ether.h>
 #include <rte_malloc.h>
 
 #include "vhd.h"
@@ -289,6 +290,8 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	p->socket_mode = pc->socket_mode;
 	p->vlan = pc->vlan;
 	p->sec = pc->sec;
+	p->mtu = pc->mtu;
+	p->max_frame = pc->mtu + RTE_ETHER_HDR_LEN;
 	for (int q = 0; q < VHD_MAX_QUEUES; q++)
 		rte_spinlock_init(&p->txq_lock[q]);
 	if (p->type == VHD_PORT_VHOST) {

@@ -96,7 +96,7 @@ def collect(sock, want, timeout=20):
 def test_capture(t):
     phy = t.veth("%sa" % t.tag[:10], "%sb" % t.tag[:10])
     vh = lambda n: {"type": "vhost-user", "bridge": "br0",  # noqa: E731
-                    "path": t.path(n + ".sock")}
+                    "path": t.path(n + ".sock"), "mtu": "9000"}
     d = Vhostd(t, {"br0": {"mode": "learning"}},
                {"g1": vh("g1"), "g2": vh("g2"),
                 "phy": {"type": "ethdev", "bridge": "br0",

@@ -268,6 +268,10 @@ static void test_errors(void)
 	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
 		"bridge = b\nmac-learn-limit = lots\n",
 		"bad limit", ":6:", "mac-learn-limit: 'lots' is not a number");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nmtu = 9601\n",
+		"mtu too big",
+		":6:", "mtu: '9601' is not a number from 68 to 9600");
 	refused("[vhostd]\nsocket-mode = 0778\n", "not octal", ":2:",
 		"[vhostd] socket-mode: '0778' is not a file mode in octal");
 	refused("[vhostd]\nsocket-mode = 01777\n", "sticky mode",

@@ -45,7 +45,7 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
-              "drop_spoof"}
+              "drop_spoof", "drop_mtu"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -263,7 +263,8 @@ def test_ctl(t):
           isinstance(ps["ethdev_port"], int) and ps["rx_queues"] == 1 and
           ps["tx_queues"] == 1 and isinstance(ps["numa_node"], int) and
           ps["state"] == "up" and ps["last_error"] is None and
-          "path" not in ps and set(ps["stats"]) == STATS_KEYS,
+          "path" not in ps and set(ps["stats"]) == STATS_KEYS | {
+              "eth_oerrors", "eth_ierrors", "eth_imissed", "eth_rx_nombuf"},
           "port show phy: %s" % ps)
     check(d.ctl("fdb/show") == [] and d.ctl("fdb/show", "br0") == [],
           "fdb not empty at start")

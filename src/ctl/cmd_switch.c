@@ -184,6 +184,7 @@ static void port_l2_json(json_t *o, const struct vhd_port *p)
 	const struct vhd_bridge *b = vhd_bridges[p->bridge];
 	json_t *trunks = json_array(), *macs = json_array();
 
+	json_object_set_new(o, "mtu", json_integer(p->mtu));
 	json_object_set_new(o, "vlan_mode", json_string(modes[p->vlan.mode]));
 	json_object_set_new(o, "tag",
 			    p->vlan.mode == VHD_VLAN_TRUNK
@@ -224,7 +225,8 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 {
 	const struct vhd_port_conf *pc = &vhd_running->ports[p->idx];
 	struct vhd_port_stats s;
-	json_t *o;
+	struct rte_eth_stats es;
+	json_t *o, *st;
 
 	vhd_port_stats_sum(p->idx, &s);
 	o = json_pack("{s:s,s:s,s:s,s:s}", "name", p->name, "bridge",
@@ -297,7 +299,22 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 							 p->last_errno)
 					     : client_wait(p));
 	pthread_mutex_unlock(&vhd_tables_lock);
-	json_object_set_new(o, "stats", vhd_port_stats_json(&s));
+	st = vhd_port_stats_json(&s);
+	/* What the PMD itself counted: frames it took and then failed to
+	 * send (oerrors), frames the NIC dropped (imissed, ierrors), rx
+	 * without mbufs. */
+	if (p->type == VHD_PORT_ETH && st &&
+	    rte_eth_stats_get(p->eth_id, &es) == 0) {
+		json_object_set_new(st, "eth_oerrors",
+				    json_integer((json_int_t)es.oerrors));
+		json_object_set_new(st, "eth_ierrors",
+				    json_integer((json_int_t)es.ierrors));
+		json_object_set_new(st, "eth_imissed",
+				    json_integer((json_int_t)es.imissed));
+		json_object_set_new(st, "eth_rx_nombuf",
+				    json_integer((json_int_t)es.rx_nombuf));
+	}
+	json_object_set_new(o, "stats", st);
 	return o;
 }
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_ethdev.h>
 #include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
@@ -97,6 +98,7 @@ static int cmd_port_locked(const char *cmd, const char *params,
 	struct vhd_port *p = find_port(params);
 	struct vhd_bridge *b;
 	struct vhd_port_stats s;
+	struct rte_eth_stats es;
 
 	RTE_SET_USED(cmd);
 	if (p == NULL)
@@ -132,6 +134,13 @@ static int cmd_port_locked(const char *cmd, const char *params,
 	for (int i = 0; i < VHD_DROP_MAX; i++)
 		rte_tel_data_add_dict_u64(d, vhd_drop_names[i], s.drop[i]);
 	rte_tel_data_add_dict_u64(d, "tx_lock_contended", s.tx_lock_contended);
+	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
+	if (p->type == VHD_PORT_ETH && rte_eth_stats_get(p->eth_id, &es) == 0) {
+		rte_tel_data_add_dict_u64(d, "eth_oerrors", es.oerrors);
+		rte_tel_data_add_dict_u64(d, "eth_ierrors", es.ierrors);
+		rte_tel_data_add_dict_u64(d, "eth_imissed", es.imissed);
+		rte_tel_data_add_dict_u64(d, "eth_rx_nombuf", es.rx_nombuf);
+	}
 	return 0;
 }
 

@@ -31,6 +31,7 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_VLAN] = "drop_vlan",
     [VHD_DROP_NO_MBUF] = "drop_no_mbuf",
     [VHD_DROP_SPOOF] = "drop_spoof",
+    [VHD_DROP_MTU] = "drop_mtu",
 };
 
 static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
@@ -75,6 +76,7 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 	struct vhd_port_stats *st = &lc->stats[p->idx];
 	struct vhd_capture *cap;
 	uint64_t bytes = 0, odd = 0;
+	uint32_t max_len = 0;
 	uint16_t n, min_len = UINT16_MAX;
 
 	if (p->type == VHD_PORT_VHOST) {
@@ -101,12 +103,14 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 	 * mbuf's first cache line. */
 	for (uint16_t i = 0; i < n; i++) {
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		max_len = RTE_MAX(max_len, rte_pktmbuf_pkt_len(pkts[i]));
 		min_len = RTE_MIN(min_len, rte_pktmbuf_data_len(pkts[i]));
 		odd |= not_plain(pkts[i]);
 	}
 	st->rx_pkts += n;
 	st->rx_bytes += bytes;
 	b->bytes = bytes;
+	b->max_len = max_len;
 	b->plain = odd == 0;
 	if (unlikely(min_len < RTE_ETHER_HDR_LEN)) {
 		n = drop_runts(st, pkts, n);
@@ -207,6 +211,34 @@ static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
 	return sent;
 }
 
+/* Drop (drop_mtu) the frames of PKTS[0..n) longer than P's MTU allows (4
+ * bytes more for a tagged frame); returns how many are left, in order. */
+static uint16_t drop_oversize(struct vhd_lcore *lc, const struct vhd_port *p,
+			      struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t k = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint32_t max = p->max_frame;
+
+		if (rte_pktmbuf_pkt_len(m) > max) {
+			const struct rte_ether_hdr *eh =
+			    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+			if (eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN))
+				max += 4;
+		}
+		if (likely(rte_pktmbuf_pkt_len(m) <= max)) {
+			pkts[k++] = m;
+			continue;
+		}
+		lc->stats[p->idx].drop[VHD_DROP_MTU]++;
+		rte_pktmbuf_free(m);
+	}
+	return k;
+}
+
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 		 uint16_t n, const struct vhd_burst *b)
 {
@@ -217,6 +249,18 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 	if (unlikely(p == NULL)) {
 		rte_pktmbuf_free_bulk(pkts, n);
 		return;
+	}
+	/* What rx learned of the burst says at once whether any frame is too
+	 * long; a buffered burst is checked frame by frame. */
+	if (b == NULL || unlikely(b->max_len > p->max_frame)) {
+		uint16_t k = drop_oversize(lc, p, pkts, n);
+
+		if (unlikely(k != n)) {
+			n = k;
+			b = NULL; /* its bytes are wrong now */
+			if (n == 0)
+				return;
+		}
 	}
 	cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
 	if (p->type == VHD_PORT_VHOST) {

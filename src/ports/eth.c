@@ -28,7 +28,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	struct rte_eth_dev_info info;
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint16_t rxd = pc->rx_desc, txd = pc->tx_desc;
-	unsigned int need, avail;
+	unsigned int need, avail, room;
 	bool pci = vhd_config_dev_name(pc->devargs, name, sizeof(name));
 	int rc;
 
@@ -78,6 +78,29 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 		rc = -ENOBUFS;
 		goto unplug;
 	}
+	if (pc->mtu < info.min_mtu || pc->mtu > info.max_mtu) {
+		vhd_port_error(p, EINVAL, "mtu %u: the device takes %u to %u",
+			       pc->mtu, info.min_mtu, info.max_mtu);
+		rc = -EINVAL;
+		goto unplug;
+	}
+	conf.rxmode.mtu = pc->mtu;
+	room = rte_pktmbuf_data_room_size(vhd_pool) - RTE_PKTMBUF_HEADROOM;
+	/* A frame longer than one mbuf's room arrives in several. */
+	if (pc->mtu + RTE_ETHER_HDR_LEN + 4 + RTE_ETHER_CRC_LEN > room) {
+		if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+			vhd_port_error(p, EINVAL,
+				       "mtu %u: frames need more than one mbuf "
+				       "and the device cannot scatter them",
+				       pc->mtu);
+			rc = -EINVAL;
+			goto unplug;
+		}
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	}
+	if (pc->mtu + RTE_ETHER_HDR_LEN + 4 > room &&
+	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	p->n_rxq = pc->queues;
 	p->n_txq = RTE_MIN(vhd_n_lcores, info.max_tx_queues);
 	p->txq_shared = p->n_txq < vhd_n_lcores;

@@ -62,7 +62,7 @@ static const char usage_text[] =
     "  port add NAME bridge=B type=ethdev devargs=D [queues=N]\n"
     "           [rx-desc=N] [tx-desc=N]    add a port\n"
     "           either with [vlan-mode=M] [tag=N] [trunks=L]\n"
-    "           [allowed-macs=MAC,MAC] [mac-learn-limit=N]\n"
+    "           [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N]\n"
     "  port del NAME                       delete a port\n"
     "  port list                           every port\n"
     "  port show NAME                      a port's state and counters\n"
@@ -479,7 +479,7 @@ static void print_human(const char *method, const json_t *r)
 {
 	static const struct {
 		const char *method;
-		const char *keys[14];
+		const char *keys[16];
 	} tables[] = {
 	    {"port/list",
 	     {"name", "bridge", "type", "state", "rx_packets", "tx_packets",
@@ -489,7 +489,7 @@ static void print_human(const char *method, const json_t *r)
 	    {"stats",
 	     {"port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
 	      "drop_no_dest", "drop_invalid", "drop_not_ready", "drop_tx_full",
-	      "drop_vlan", "drop_no_mbuf"}},
+	      "drop_vlan", "drop_no_mbuf", "drop_spoof", "drop_mtu"}},
 	    {"lcores", {"lcore", "cpu", "busy_pct", "pps", "rxqs"}},
 	};
 	size_t i;

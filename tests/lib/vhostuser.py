@@ -311,7 +311,9 @@ class SplitRing:
         for i, _ in out:
             if i in self.in_flight:
                 self.free.append(i)
-                del self.in_flight[i]
+                tails = self.in_flight.pop(i)
+                if isinstance(tails, list):     # tx_chain's
+                    self.free += tails
         return out
 
     def tx(self, frame):
@@ -327,6 +329,27 @@ class SplitRing:
         self.write_desc(i, b, len(data))
         self.in_flight[i] = True
         self.publish(i)
+        return True
+
+    def tx_chain(self, frame):
+        """Queue FRAME (with a zero virtio-net header) as a chain of as
+        many buffers as it takes (a jumbo frame without mergeable rx
+        buffers); False if the ring has not enough free."""
+        self.reap()
+        data = bytes(VNET_HDR) + frame
+        parts = [data[o:o + self.buf_size]
+                 for o in range(0, len(data), self.buf_size)]
+        if len(self.free) < len(parts):
+            return False
+        ids = [self.free.pop() for _ in parts]
+        for k, (i, part) in enumerate(zip(ids, parts)):
+            b = self.bufs[i]
+            self.mem.map[b:b + len(part)] = part
+            last = k == len(parts) - 1
+            self.write_desc(i, b, len(part), 0 if last else 1,
+                            0 if last else ids[k + 1])
+        self.in_flight[ids[0]] = ids[1:]
+        self.publish(ids[0])
         return True
 
     def post_rx(self):

@@ -24,7 +24,8 @@ FRAG_COUNT = ("awk '/^Ip:/{n++; for(i=2;i<=NF;i++) if(n==1) k[i]=$i; "
 
 def test_qemu_jumbo(t):
     guest.ensure_image()
-    d = bridge_vhostd(t, {"vm1": "server", "vm2": "server"})
+    d = bridge_vhostd(t, {"vm1": "server", "vm2": "server"},
+                      port_opts={"mtu": 9000})
     g1 = boot(t, "vm1", t.path("vm1.sock"), "client", MAC1, "10.0.5.1/24",
               mtu=9000)
     g2 = boot(t, "vm2", t.path("vm2.sock"), "client", MAC2, "10.0.5.2/24",
