@@ -32,7 +32,9 @@
  * flooded mbuf is not copied: its refcnt is set to the number of
  * destinations and each tx consumes one reference.
  *
- * Queues: each port rx queue is polled by exactly one lcore (vhd_sched).
+ * Queues: each port rx queue is polled by exactly one lcore (vhd_sched),
+ * and all the rx queues of a policed port by one lcore, whose meter for
+ * that port (vhd_lcore.meter) it is.
  * Tx queues: ethdev ports get one tx queue per lcore when the device has
  * enough, and a per-queue spinlock (taken per burst) otherwise; a vhost port
  * is shared by all lcores through the guest's enabled rx vrings, with a
@@ -49,6 +51,7 @@
 #include <rte_errno.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_meter.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_spinlock.h>
 
@@ -74,6 +77,7 @@ enum vhd_drop {
 	VHD_DROP_NO_MBUF,   /* a flood's copy found the pool empty */
 	VHD_DROP_SPOOF,	    /* ingress: source MAC not in allowed-macs */
 	VHD_DROP_MTU,	    /* egress: longer than the port's MTU */
+	VHD_DROP_POLICED,   /* ingress: above the port's ingress rate */
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
@@ -101,6 +105,7 @@ struct vhd_port {
 	uint16_t bridge; /* index in vhd_bridges[] */
 	bool client;
 	bool started; /* vhost: registered with librte_vhost */
+	bool police;  /* ingress policing: police_prof, lcores' meters */
 	char path[PATH_MAX];
 	struct vhd_vlan vlan;	      /* vlan-mode, tag, trunks */
 	struct vhd_port_security sec; /* allowed-macs, mac-learn-limit */
@@ -113,6 +118,10 @@ struct vhd_port {
 	uint16_t n_rxq; /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
+	/* Ingress policing (police): srTCM profile (CIR, CBS; EBS 0) of
+	 * ingress-rate-kbps and the burst that applies, also for show. */
+	struct rte_meter_srtcm_profile police_prof;
+	uint32_t police_rate_kbps, police_burst_kbytes;
 	/* Set by the control thread while a capture runs (dp/capture.c). */
 	struct vhd_capture *cap;
 
@@ -198,6 +207,7 @@ struct vhd_lcore {
 	struct vhd_bridge_stats *brstats; /* by bridge */
 	struct vhd_txbuf *tx;		  /* by destination port */
 	struct vhd_fdb_memo *memo;	  /* by ingress port */
+	struct rte_meter_srtcm *meter;	  /* by ingress port (policed ones) */
 } __rte_cache_aligned;
 
 extern struct vhd_port *vhd_ports[VHD_MAX_PORTS];
@@ -231,8 +241,10 @@ struct vhd_burst {
 };
 
 /* dp/port_io.c: where a packet enters and leaves the switch. vhd_port_rx
- * returns the burst's frames that have a whole Ethernet header (runts are
- * counted and freed there) and fills *B; the caller owns the frames.
+ * returns the burst's frames that have a whole Ethernet header and are
+ * within the port's ingress rate (runts and policed frames are counted in
+ * rx and as drops, and freed there) and fills *B; the caller owns the
+ * frames.
  * vhd_port_tx takes B only for such a burst, else NULL. */
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts, struct vhd_burst *b);

@@ -597,19 +597,33 @@ static int parse_security(struct ctx *c, struct vhd_port_conf *pc)
 	return get_u32(c, "mac-learn-limit", 0, 1 << 22, 0, &sec->learn_limit);
 }
 
+/* ingress-rate-kbps, ingress-burst-kbytes: policing (vhd_config.h has
+ * the units and the default burst). */
+static int parse_police(struct ctx *c, struct vhd_port_conf *pc)
+{
+	if (get_u32(c, "ingress-rate-kbps", 0, VHD_POLICE_RATE_MAX, 0,
+		    &pc->ingress_rate_kbps) ||
+	    get_u32(c, "ingress-burst-kbytes", VHD_POLICE_BURST_MIN,
+		    VHD_POLICE_BURST_MAX, 0, &pc->ingress_burst_kbytes))
+		return -1;
+	if (pc->ingress_burst_kbytes && pc->ingress_rate_kbps == 0)
+		return bad(c, "ingress-burst-kbytes",
+			   "needs ingress-rate-kbps (a rate above 0)");
+	return 0;
+}
+
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
-	/* clang-format off */
+	/* The keys of every port, then those of each type. */
+#define PORT_KEYS                                                            \
+	"type", "bridge", "vlan-mode", "tag", "trunks", "allowed-macs",      \
+	    "mac-learn-limit", "mtu", "ingress-rate-kbps", "ingress-burst-kbytes"
 	static const char *const vhost_keys[] = {
-	    "type", "bridge", "path", "mode", "socket-group", "socket-mode",
-	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
-	    "mtu", NULL};
-	static const char *const eth_keys[] = {
-	    "type", "bridge", "devargs", "queues", "rx-desc", "tx-desc",
-	    "vlan-mode", "tag", "trunks", "allowed-macs", "mac-learn-limit",
-	    "mtu", NULL};
-	/* clang-format on */
+	    PORT_KEYS, "path", "mode", "socket-group", "socket-mode", NULL};
+	static const char *const eth_keys[] = {PORT_KEYS, "devargs", "queues",
+					       "rx-desc", "tx-desc", NULL};
+#undef PORT_KEYS
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
 	int i;
@@ -636,6 +650,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 				      : "no such bridge");
 	pc->bridge = (uint16_t)i;
 	if (parse_vlan(c, conf, pc) || parse_security(c, pc) ||
+	    parse_police(c, pc) ||
 	    get_u32(c, "mtu", VHD_MTU_MIN, VHD_MTU_MAX, VHD_MTU_DEFAULT,
 		    &pc->mtu))
 		return -1;
@@ -1211,6 +1226,12 @@ char *vhd_config_format(const struct vhd_config *c)
 			put(&t, "mac-learn-limit = %u\n", pc->sec.learn_limit);
 		if (pc->mtu != VHD_MTU_DEFAULT)
 			put(&t, "mtu = %u\n", pc->mtu);
+		if (pc->ingress_rate_kbps)
+			put(&t, "ingress-rate-kbps = %u\n",
+			    pc->ingress_rate_kbps);
+		if (pc->ingress_burst_kbytes)
+			put(&t, "ingress-burst-kbytes = %u\n",
+			    pc->ingress_burst_kbytes);
 	}
 	if (t.oom) {
 		free(t.s);

@@ -225,6 +225,7 @@ static void port_remove(uint16_t slot)
 
 		memset(&lc->stats[slot], 0, sizeof(lc->stats[slot]));
 		memset(&lc->memo[slot], 0, sizeof(lc->memo[slot]));
+		memset(&lc->meter[slot], 0, sizeof(lc->meter[slot]));
 	}
 	rte_free(p);
 	vhd_config_del_port(vhd_running, slot);
@@ -260,6 +261,34 @@ static int same_socket(const struct vhd_port *p, char *err, size_t errlen)
 			 p->name, q->name);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* P's ingress policing as PC says: its srTCM profile (CIR the rate, CBS
+ * the burst, EBS 0: a frame is within the rate or dropped), and every
+ * lcore's meter for its slot filled (a full bucket), before anyone sees
+ * the port; the slot's meters are nobody else's until then. */
+static int police_setup(struct vhd_port *p, const struct vhd_port_conf *pc)
+{
+	struct rte_meter_srtcm_params prm = {0};
+	int rc;
+
+	if (pc->ingress_rate_kbps == 0)
+		return 0;
+	p->police_rate_kbps = pc->ingress_rate_kbps;
+	p->police_burst_kbytes = vhd_police_burst_kbytes(pc);
+	prm.cir = (uint64_t)p->police_rate_kbps * 1000 / 8;
+	prm.cbs = (uint64_t)p->police_burst_kbytes * 1000;
+	rc = rte_meter_srtcm_profile_config(&p->police_prof, &prm);
+	for (uint16_t l = 0; rc == 0 && l < vhd_n_lcores; l++)
+		rc = rte_meter_srtcm_config(&vhd_lcores[l].meter[p->idx],
+					    &p->police_prof);
+	if (rc < 0) {
+		vhd_port_error(p, -rc, "ingress policing: rte_meter: %s",
+			       rte_strerror(-rc));
+		return rc;
+	}
+	p->police = true;
 	return 0;
 }
 
@@ -300,6 +329,12 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 			rte_free(p);
 			return rc;
 		}
+	}
+	rc = police_setup(p, pc);
+	if (rc < 0) {
+		snprintf(err, errlen, "port %s: %s", p->name, p->last_error);
+		rte_free(p);
+		return rc;
 	}
 	rc = p->type == VHD_PORT_ETH ? vhd_eth_port_start(p, pc)
 				     : vhd_vhost_port_check(p);

@@ -118,6 +118,9 @@ static void test_defaults(void)
 		   strcmp(conf.ports[1].socket_group, "root") == 0,
 	       "a port takes [vhostd]'s socket keys unless it says");
 	EXPECT(vhd_vlan_is_default(&conf.ports[0].vlan), "a trunk of all");
+	EXPECT(conf.ports[0].ingress_rate_kbps == 0 &&
+		   conf.ports[0].ingress_burst_kbytes == 0,
+	       "no policing by default");
 	EXPECT(load("[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
 		    "bridge = b\ntag = 10\n[port q]\ntype = vhost-user\n"
 		    "path = /y.sock\nbridge = b\nvlan-mode = native-tagged\n"
@@ -136,6 +139,69 @@ static void test_defaults(void)
 		   !vhd_vlan_carries(&conf.ports[1].vlan, 6) &&
 		   vhd_vlan_tagged_out(&conf.ports[1].vlan, 5),
 	       "native-tagged 5, trunks 7,100-102");
+}
+
+static void test_police(void)
+{
+	char *text;
+
+	EXPECT(load("[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
+		    "bridge = b\ningress-rate-kbps = 20000\n"
+		    "[port q]\ntype = ethdev\ndevargs = net_null0\n"
+		    "bridge = b\ningress-rate-kbps = 1000\n"
+		    "ingress-burst-kbytes = 10\n"
+		    "[port r]\ntype = ethdev\ndevargs = net_null1\n"
+		    "bridge = b\ningress-rate-kbps = 0\n"
+		    "[port s]\ntype = ethdev\ndevargs = net_null2\n"
+		    "bridge = b\ningress-rate-kbps = 400000000\n") == 0,
+	       "%s", err);
+	EXPECT(conf.ports[0].ingress_rate_kbps == 20000 &&
+		   conf.ports[0].ingress_burst_kbytes == 0 &&
+		   vhd_police_burst_kbytes(&conf.ports[0]) == 1000,
+	       "20000 kbit/s: default burst 400 ms = 1000 kbytes, got %u",
+	       vhd_police_burst_kbytes(&conf.ports[0]));
+	EXPECT(conf.ports[1].ingress_rate_kbps == 1000 &&
+		   vhd_police_burst_kbytes(&conf.ports[1]) == 10,
+	       "ethdev: 1000 kbit/s, 10 kbytes");
+	EXPECT(conf.ports[2].ingress_rate_kbps == 0 &&
+		   conf.ports[2].ingress_burst_kbytes == 0,
+	       "rate 0: no policing");
+	EXPECT(vhd_police_burst_kbytes(&conf.ports[3]) == 20000000,
+	       "the top rate's default burst: %u",
+	       vhd_police_burst_kbytes(&conf.ports[3]));
+	/* Below 1280 kbit/s, 400 ms is less than 64 kbytes. */
+	conf.ports[1].ingress_burst_kbytes = 0;
+	EXPECT(vhd_police_burst_kbytes(&conf.ports[1]) == 64,
+	       "1000 kbit/s: default burst 64 kbytes");
+	conf.ports[1].ingress_rate_kbps = 1281;
+	EXPECT(vhd_police_burst_kbytes(&conf.ports[1]) == 65,
+	       "1281 kbit/s: 400 ms rounded up");
+	conf.ports[1].ingress_burst_kbytes = 10;
+	conf.ports[1].ingress_rate_kbps = 1000;
+
+	/* Saved: the keys that were given, and only those. */
+	text = vhd_config_format(&conf);
+	EXPECT(text && strstr(text, "[port p]") &&
+		   strstr(text, "ingress-rate-kbps = 20000\n") &&
+		   strstr(text, "ingress-rate-kbps = 1000\n"
+				"ingress-burst-kbytes = 10\n") &&
+		   !strstr(text, "ingress-rate-kbps = 0") &&
+		   !strstr(text, "ingress-burst-kbytes = 1000"),
+	       "format:\n%s", text ? text : "(null)");
+	if (text) {
+		static struct vhd_config again;
+		FILE *f = fopen(path, "w");
+
+		fputs(text, f);
+		fclose(f);
+		EXPECT(vhd_config_load(path, &again, err, sizeof(err)) == 0 &&
+			   again.ports[0].ingress_rate_kbps == 20000 &&
+			   again.ports[0].ingress_burst_kbytes == 0 &&
+			   again.ports[1].ingress_burst_kbytes == 10 &&
+			   again.ports[3].ingress_rate_kbps == 400000000,
+		       "saved policing does not load back: %s", err);
+		free(text);
+	}
 }
 
 static void test_cpus(void)
@@ -283,6 +349,43 @@ static void test_errors(void)
 	refused("[vhostd]\nsocket-group = a b\n", "bad group name",
 		":2:", "socket-group: not a group name");
 	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate-kbps = 10M\n",
+		"rate with a unit", ":6:",
+		"[port p] ingress-rate-kbps: '10M' is not a number from 0 to "
+		"400000000");
+	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
+		"bridge = b\ningress-rate-kbps = -1\n",
+		"negative rate", ":6:", "[port p] ingress-rate-kbps: '-1'");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate-kbps = 400000001\n",
+		"rate too high",
+		":6:", "ingress-rate-kbps: '400000001' is not a number");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate-kbps = 99999999999999999999\n",
+		"rate overflow", ":6:", "ingress-rate-kbps: '9999");
+	refused("[bridge b]\n[port p]\ntype = ethdev\ndevargs = net_null0\n"
+		"bridge = b\ningress-rate-kbps = 1000\n"
+		"ingress-burst-kbytes = 9\n",
+		"burst below a jumbo frame", ":7:",
+		"[port p] ingress-burst-kbytes: '9' is not a number from 10 to "
+		"50000000");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate-kbps = 1000\n"
+		"ingress-burst-kbytes = 64k\n",
+		"burst with a unit", ":7:", "ingress-burst-kbytes: '64k'");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-burst-kbytes = 100\n",
+		"burst without a rate", ":6:",
+		"[port p] ingress-burst-kbytes: needs ingress-rate-kbps");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate-kbps = 0\n"
+		"ingress-burst-kbytes = 100\n",
+		"burst with rate 0", ":7:", "needs ingress-rate-kbps");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\ningress-rate = 1000\n",
+		"rate key without its unit",
+		":6:", "[port p] ingress-rate: unknown key");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
 		"bridge = b\nmode = client\nsocket-group = root\n",
 		"socket key on a client port",
 		":7:", "socket-group: only for mode = server");
@@ -348,6 +451,17 @@ static void test_runtime(void)
 	    "path=/run/vhostd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
 	    NULL);
+	port_refused("vm3",
+		     "[port vm3] ingress-rate-kbps: 'fast' is not a number",
+		     "bridge=br0", "type=vhost-user", "path=/x.sock",
+		     "ingress-rate-kbps=fast", NULL);
+	port_refused("vm3",
+		     "[port vm3] ingress-burst-kbytes: needs ingress-rate-kbps",
+		     "bridge=br0", "type=ethdev", "devargs=net_null8",
+		     "ingress-burst-kbytes=100", NULL);
+	port_refused("vm3", "[port vm3] ingress-burst-kbytes: '0' is not a",
+		     "bridge=br0", "type=ethdev", "devargs=net_null8",
+		     "ingress-rate-kbps=100", "ingress-burst-kbytes=0", NULL);
 	port_refused("vm1", "a port of that name exists", "bridge=br0", NULL);
 	port_refused("bad name", "port name 'bad name'", "bridge=br0", NULL);
 	port_refused("up3", "xconnect bridge 'x' has two ports already",
@@ -420,6 +534,7 @@ int main(void)
 	close(fd);
 	UNIT_CASE(test_good);
 	UNIT_CASE(test_defaults);
+	UNIT_CASE(test_police);
 	UNIT_CASE(test_cpus);
 	UNIT_CASE(test_errors);
 	UNIT_CASE(test_missing_file);

@@ -45,7 +45,7 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
-              "drop_spoof", "drop_mtu"}
+              "drop_spoof", "drop_mtu", "drop_policed"}
 
 
 # ---------------------------------------------------------------- helpers

@@ -292,6 +292,12 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		    json_integer(rte_eth_dev_socket_id(p->eth_id)));
 	}
 	port_l2_json(o, p);
+	/* Policing as it applies (0: none; the burst its default when the
+	 * config has none). */
+	json_object_set_new(o, "ingress_rate_kbps",
+			    json_integer(p->police_rate_kbps));
+	json_object_set_new(o, "ingress_burst_kbytes",
+			    json_integer(p->police_burst_kbytes));
 	pthread_mutex_lock(&vhd_tables_lock);
 	json_object_set_new(o, "last_error",
 			    p->last_error[0] ? json_pack("{s:s,s:i}", "message",

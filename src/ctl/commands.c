@@ -19,7 +19,9 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
     {"port/add", "NAME bridge=B type=vhost-user path=P [mode=server|client] "
      "[socket-group=G] [socket-mode=0660] | NAME bridge=B type=ethdev "
      "devargs=D [queues=N] [rx-desc=N] [tx-desc=N]; both: [vlan-mode=M] "
-     "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N]", 1, 16, vhd_cmd_port_add,
+     "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N] "
+     "[ingress-rate-kbps=N] [ingress-burst-kbytes=N]",
+     1, 24, vhd_cmd_port_add,
      "add a port to a bridge"},
     {"port/del", "NAME", 1, 1, vhd_cmd_port_del,
      "delete a port (its guest is disconnected)"},

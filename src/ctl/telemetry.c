@@ -127,6 +127,9 @@ static int cmd_port_locked(const char *cmd, const char *params,
 		rte_tel_data_add_dict_u64(d, "rx_queues", p->n_rxq);
 		rte_tel_data_add_dict_u64(d, "tx_queues", p->n_txq);
 	}
+	rte_tel_data_add_dict_u64(d, "ingress_rate_kbps", p->police_rate_kbps);
+	rte_tel_data_add_dict_u64(d, "ingress_burst_kbytes",
+				  p->police_burst_kbytes);
 	rte_tel_data_add_dict_u64(d, "rx_packets", s.rx_pkts);
 	rte_tel_data_add_dict_u64(d, "rx_bytes", s.rx_bytes);
 	rte_tel_data_add_dict_u64(d, "tx_packets", s.tx_pkts);

@@ -50,7 +50,7 @@ int vhd_lcore_alloc(struct vhd_lcore *lc)
 				    RTE_CACHE_LINE_SIZE, socket)) == NULL
 	if (LC_ALLOC(dirty, VHD_MAX_PORTS) || LC_ALLOC(stats, VHD_MAX_PORTS) ||
 	    LC_ALLOC(brstats, VHD_MAX_BRIDGES) || LC_ALLOC(tx, VHD_MAX_PORTS) ||
-	    LC_ALLOC(memo, VHD_MAX_PORTS)) {
+	    LC_ALLOC(memo, VHD_MAX_PORTS) || LC_ALLOC(meter, VHD_MAX_PORTS)) {
 		vhd_lcore_free(lc);
 		return -ENOMEM;
 	}
@@ -65,11 +65,13 @@ void vhd_lcore_free(struct vhd_lcore *lc)
 	rte_free(lc->brstats);
 	rte_free(lc->tx);
 	rte_free(lc->memo);
+	rte_free(lc->meter);
 	lc->dirty = NULL;
 	lc->stats = NULL;
 	lc->brstats = NULL;
 	lc->tx = NULL;
 	lc->memo = NULL;
+	lc->meter = NULL;
 }
 
 /* Receive a burst from queue Q of P and switch it; false if it was empty. */
@@ -146,8 +148,14 @@ int vhd_lcore_main(void *arg)
  * of the ports, the busy ones, spread over the lcores first, and one entry
  * per (lcore, port) covers all of that port's queues on the lcore, so a
  * vhost port whose guest has one queue pair costs one poll, not
- * VHD_MAX_QUEUES. Old lists are freed after a grace period. Control thread
- * only.
+ * VHD_MAX_QUEUES. A policed port is the exception: all its queues go to
+ * lcore k % lcores, so that one meter (that lcore's) sees all its traffic
+ * and no lock or atomic is needed to apply one rate across queues
+ * (dp/port_io.c); what a policed port forwards is bounded by its rate,
+ * not by one lcore. (While the lists change, a port may for a moment be
+ * polled by its old and its new lcore: each uses its own meter, so the
+ * port may get its burst twice then, never a torn meter.) Old lists are
+ * freed after a grace period. Control thread only.
  */
 int vhd_sched_build(void)
 {
@@ -172,6 +180,13 @@ int vhd_sched_build(void)
 
 		if (p == NULL)
 			continue;
+		if (p->police) {
+			struct vhd_rxq_list *rl = nl[k++ % nlc];
+
+			rl->q[rl->n++] = (struct vhd_rxq){
+			    .port = i, .first = 0, .stride = 1};
+			continue;
+		}
 		for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 			/* the q with (k + q) % lcores == l */
 			uint16_t first = (uint16_t)((l + nlc - k % nlc) % nlc);

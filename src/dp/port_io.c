@@ -10,6 +10,7 @@
  * then drops and counts, so one slow guest cannot stall an lcore. A capture
  * (dp/capture.c) sees a port's frames here, as they arrive and as they are
  * handed to the port; while none runs that costs one predictable branch.
+ * So does ingress policing (rte_meter srTCM) on a port without it.
  */
 #include <string.h>
 
@@ -32,6 +33,7 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_NO_MBUF] = "drop_no_mbuf",
     [VHD_DROP_SPOOF] = "drop_spoof",
     [VHD_DROP_MTU] = "drop_mtu",
+    [VHD_DROP_POLICED] = "drop_policed",
 };
 
 static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
@@ -66,6 +68,45 @@ static uint16_t drop_runts(struct vhd_port_stats *st, struct rte_mbuf **pkts,
 			continue;
 		}
 		pkts[ok++] = pkts[i];
+	}
+	return ok;
+}
+
+/*
+ * Ingress policing: the frames of a burst that the port's srTCM meter
+ * colours red (above the rate, the burst spent) are dropped, counted
+ * drop_policed, before the bridge learns or forwards anything of them. The
+ * meter is this lcore's for this port: vhd_sched_build gives all the rx
+ * queues of a policed port to one lcore, so this one meter sees all the
+ * port's traffic and applies the whole rate (a meter per queue or per
+ * lcore with a share of the rate would hold a single flow, which RSS puts
+ * on one queue, to that share). No lock or atomic: the state is the
+ * lcore's own. One TSC read a burst; EBS is 0, so a frame is green or red.
+ */
+static uint16_t police(struct vhd_lcore *lc, struct vhd_port *p,
+		       struct rte_mbuf **pkts, uint16_t n, struct vhd_burst *b)
+{
+	struct rte_meter_srtcm *m = &lc->meter[p->idx];
+	struct rte_mbuf *red[VHD_BURST];
+	uint64_t now = rte_rdtsc(), red_bytes = 0;
+	uint16_t ok = 0, nr = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
+
+		if (likely(rte_meter_srtcm_color_blind_check(m, &p->police_prof,
+							     now, len) !=
+			   RTE_COLOR_RED)) {
+			pkts[ok++] = pkts[i];
+			continue;
+		}
+		red[nr++] = pkts[i];
+		red_bytes += len;
+	}
+	if (nr) {
+		lc->stats[p->idx].drop[VHD_DROP_POLICED] += nr;
+		b->bytes -= red_bytes;
+		rte_pktmbuf_free_bulk(red, nr);
 	}
 	return ok;
 }
@@ -116,6 +157,9 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		n = drop_runts(st, pkts, n);
 		b->bytes = bytes_of(pkts, n);
 	}
+	/* The one branch policing costs a port without it. */
+	if (unlikely(p->police))
+		n = police(lc, p, pkts, n, b);
 	return n;
 }
 

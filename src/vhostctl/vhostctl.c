@@ -63,6 +63,7 @@ static const char usage_text[] =
     "           [rx-desc=N] [tx-desc=N]    add a port\n"
     "           either with [vlan-mode=M] [tag=N] [trunks=L]\n"
     "           [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N]\n"
+    "           [ingress-rate-kbps=N] [ingress-burst-kbytes=N]\n"
     "  port del NAME                       delete a port\n"
     "  port list                           every port\n"
     "  port show NAME                      a port's state and counters\n"
@@ -489,7 +490,8 @@ static void print_human(const char *method, const json_t *r)
 	    {"stats",
 	     {"port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
 	      "drop_no_dest", "drop_invalid", "drop_not_ready", "drop_tx_full",
-	      "drop_vlan", "drop_no_mbuf", "drop_spoof", "drop_mtu"}},
+	      "drop_vlan", "drop_no_mbuf", "drop_spoof", "drop_mtu",
+	      "drop_policed"}},
 	    {"lcores", {"lcore", "cpu", "busy_pct", "pps", "rxqs"}},
 	};
 	size_t i;
