@@ -616,9 +616,10 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
 	/* The keys of every port, then those of each type. */
-#define PORT_KEYS                                                            \
-	"type", "bridge", "vlan-mode", "tag", "trunks", "allowed-macs",      \
-	    "mac-learn-limit", "mtu", "ingress-rate-kbps", "ingress-burst-kbytes"
+#define PORT_KEYS                                                       \
+	"type", "bridge", "vlan-mode", "tag", "trunks", "allowed-macs", \
+	    "mac-learn-limit", "mtu", "ingress-rate-kbps",              \
+	    "ingress-burst-kbytes"
 	static const char *const vhost_keys[] = {
 	    PORT_KEYS, "path", "mode", "socket-group", "socket-mode", NULL};
 	static const char *const eth_keys[] = {PORT_KEYS, "devargs", "queues",
