@@ -92,6 +92,10 @@ def test_vlan(t):
     f = untagged(B, MAC["a20"])
     exchange(g, d, "a20", f, {"tr": tag(f, 20), "nat": tag(f, 20),
                               "all": tag(f, 20)})
+    # Priority-tagged (VID 0) from an access port: in its VLAN, untagged.
+    f = untagged(B, MAC["a10"])
+    exchange(g, d, "a10", tag(f, 0), {"b10": f, "nat": f, "tr": tag(f, 10),
+                                      "all": tag(f, 10)})
     # Untagged from the native port: VLAN 10.
     f = untagged(B, MAC["nat"])
     exchange(g, d, "nat", f, {"a10": f, "b10": f, "tr": tag(f, 10),

@@ -370,6 +370,16 @@ static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		int v = vlan_in(&ip->vlan, t, t ? vid_of(eh) : 0);
 		uint64_t d, s;
 
+		/* A priority tag (VID 0) goes: the frame is untagged in
+		 * whatever VLAN its port put it, tagged anew on the way out
+		 * where a port wants it so. */
+		if (unlikely(t && v >= 0 && vid_of(eh) == 0)) {
+			if (retag(m, 0, false) < 0)
+				v = -1;
+			t = false;
+			eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		}
+
 		if (v < 0) {
 			lc->stats[in_port].drop[VHD_DROP_VLAN]++;
 			rte_pktmbuf_free(m);
