@@ -600,7 +600,7 @@ def errors_protocol(d):
              "bridge/del": ([], ["a", "b"]),
              "bridge/list": (["a"],),
              "bridge/show": ([], ["a", "b"]),
-             "port/add": ([], ["a"] * 17),
+             "port/add": ([], ["a"] * 25),
              "port/del": ([], ["a", "b"]),
              "port/list": (["a"],),
              "port/show": ([], ["a", "b"]),
