@@ -348,14 +348,15 @@ static void vlan_flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
  * burst is still learned and looked up in bulk, by runs of equal keys. */
 static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		       const struct vhd_portlist *pl, uint16_t in_port,
-		       struct rte_mbuf **pkts, uint16_t n)
+		       struct rte_mbuf **pkts, uint16_t n,
+		       const struct vhd_burst *b)
 {
 	const struct vhd_port *ip = vhd_port_get(in_port);
 	uint64_t us[VHD_BURST], ud[VHD_BURST];
 	uint16_t uport[VHD_BURST], vid[VHD_BURST];
 	uint8_t run[VHD_BURST];
-	bool tagged[VHD_BURST];
-	uint16_t ks = 0, kd = 0, k = 0;
+	bool tagged[VHD_BURST], changed = false;
+	uint16_t ks = 0, kd = 0, k = 0, ntagged = 0;
 
 	if (unlikely(ip == NULL)) {
 		rte_pktmbuf_free_bulk(pkts, n);
@@ -377,6 +378,7 @@ static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			if (retag(m, 0, false) < 0)
 				v = -1;
 			t = false;
+			changed = true;
 			eh = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		}
 
@@ -394,12 +396,28 @@ static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		pkts[k] = m;
 		vid[k] = (uint16_t)v;
 		tagged[k] = t;
+		ntagged += t;
 		run[k++] = (uint8_t)(kd - 1);
 	}
 	if (k == 0)
 		return;
 	learn(lc, br, in_port, us, ks);
 	lookup(lc, br, in_port, ud, kd, uport);
+	/* A one-destination burst (one VLAN: the key has it) that leaves as
+	 * it came goes whole, as on a bridge without VLANs, with what rx
+	 * learned of it (unless frames were dropped or changed here). */
+	if (kd == 1 && uport[0] != VHD_PORT_NONE && uport[0] != in_port &&
+	    (ntagged == 0 || ntagged == k)) {
+		const struct vhd_port *op = vhd_port_get(uport[0]);
+
+		if (likely(op != NULL && vhd_vlan_carries(&op->vlan, vid[0]) &&
+			   vhd_vlan_tagged_out(&op->vlan, vid[0]) ==
+			       tagged[0])) {
+			to_port(lc, uport[0], pkts, k,
+				k == n && !changed ? b : NULL);
+			return;
+		}
+	}
 	for (uint16_t i = 0; i < k; i++) {
 		uint16_t out = uport[run[i]];
 
@@ -541,7 +559,7 @@ void vhd_bridge_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 		return;
 	}
 	if (unlikely(pl->vlan_aware))
-		vlan_input(lc, br, pl, in_port, pkts, n);
+		vlan_input(lc, br, pl, in_port, pkts, n, b);
 	else
 		learning_input(lc, br, pl, in_port, pkts, n, b);
 }

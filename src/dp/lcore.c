@@ -10,6 +10,8 @@
  * iterations, so an unpublished port or device is safe to free once every
  * lcore has been through one quiescent state.
  */
+#include <string.h>
+
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -160,6 +162,7 @@ int vhd_lcore_main(void *arg)
 int vhd_sched_build(void)
 {
 	struct vhd_rxq_list *nl[VHD_MAX_DP_LCORES], *old[VHD_MAX_DP_LCORES];
+	struct vhd_rxq_list *mid[VHD_MAX_DP_LCORES];
 	uint16_t nports = 0, k = 0, nlc = vhd_n_lcores;
 
 	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
@@ -200,12 +203,42 @@ int vhd_sched_build(void)
 		}
 		k++;
 	}
+	/* An ethdev rx queue must never be polled by two lcores at once (a
+	 * vhost one is safe: librte_vhost's trylock). The lists are swapped
+	 * one lcore at a time, so a queue that moves would be: first each
+	 * lcore keeps only what it polls in both schedules, then, once every
+	 * lcore has passed a quiescent state, takes its new list. */
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
+		struct vhd_rxq_list *o = vhd_lcores[l].rxq;
+
+		mid[l] = rte_zmalloc("vhd_rxq",
+				     sizeof(*mid[l]) +
+					 sizeof(mid[l]->q[0]) * (nports + 1),
+				     RTE_CACHE_LINE_SIZE);
+		if (mid[l] == NULL) {
+			while (l--)
+				rte_free(mid[l]);
+			for (l = 0; l < vhd_n_lcores; l++)
+				rte_free(nl[l]);
+			return -ENOMEM;
+		}
+		for (uint16_t j = 0; o != NULL && j < nl[l]->n; j++)
+			for (uint16_t i = 0; i < o->n; i++)
+				if (memcmp(&o->q[i], &nl[l]->q[j],
+					   sizeof(o->q[i])) == 0)
+					mid[l]->q[mid[l]->n++] = nl[l]->q[j];
+	}
 	for (uint16_t l = 0; l < vhd_n_lcores; l++)
-		old[l] = __atomic_exchange_n(&vhd_lcores[l].rxq, nl[l],
+		old[l] = __atomic_exchange_n(&vhd_lcores[l].rxq, mid[l],
 					     __ATOMIC_ACQ_REL);
 	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
 	for (uint16_t l = 0; l < vhd_n_lcores; l++)
+		__atomic_store_n(&vhd_lcores[l].rxq, nl[l], __ATOMIC_RELEASE);
+	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
+	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		rte_free(old[l]);
+		rte_free(mid[l]);
+	}
 	return 0;
 }
 

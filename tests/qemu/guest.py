@@ -135,7 +135,8 @@ class Guest:
                  ip6=None, kernel=None, initrd=None, cache_dir=None,
                  incoming=None, cpus=None, smp=1, accel=None, vectors=None,
                  qemu='qemu-system-x86_64', extra_args=(), extra_cmdline='',
-                 shared_mem=True, hugepages=None, user=None, die_with_parent=None):
+                 shared_mem=True, hugepages=None, user=None, groups=(),
+                 die_with_parent=None):
         if role not in ('client', 'server'):
             raise ValueError("role must be 'client' or 'server'")
         self.name = name
@@ -167,6 +168,7 @@ class Guest:
         # guest RAM from hugetlbfs (e.g. '/dev/hugepages') instead of memfd
         self.hugepages = hugepages
         self.user = user                  # run QEMU as this user (permission tests)
+        self.groups = list(groups)        # with these supplementary gids
         # PR_SET_PDEATHSIG(SIGKILL): QEMU dies if the thread that started it
         # exits (so even a SIGKILLed test leaves no VM).  Default: only when
         # started from the main thread (a worker thread exiting would kill it).
@@ -263,6 +265,7 @@ class Guest:
         cpus = self.cpus
 
         uid = gid = None
+        groups = self.groups
         if self.user is not None:
             import pwd
             pw = pwd.getpwnam(self.user)
@@ -278,7 +281,7 @@ class Guest:
             if cpus is not None:
                 os.sched_setaffinity(0, _cpuset(cpus))
             if uid is not None:
-                os.setgroups([])
+                os.setgroups(groups)
                 os.setgid(gid)
                 os.setuid(uid)
 

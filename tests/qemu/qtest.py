@@ -26,8 +26,9 @@ def bridge_vhostd(t, ports, port_opts=None, **bridge):
 def boot(t, name, sock, role, mac, ip, **kw):
     """Start a QEMU guest (on CPU 0; vhostd polls CPU 1). Its console log
     is dumped on failure and QEMU is killed in cleanup, like t.spawn()."""
-    g = guest.Guest(name, sock, role=role, mac=mac, ip=ip, workdir=t.dir,
-                    cpus="0", extra_cmdline="ipv6.disable=1", **kw)
+    kw.setdefault("workdir", t.dir)
+    g = guest.Guest(name, sock, role=role, mac=mac, ip=ip, cpus="0",
+                    extra_cmdline="ipv6.disable=1", **kw)
     g.start()
     g.proc.log = g.console_log
     t.procs.append(g.proc)
