@@ -245,7 +245,9 @@ struct vhd_burst {
  * within the port's ingress rate (runts and policed frames are counted in
  * rx and as drops, and freed there) and fills *B; the caller owns the
  * frames.
- * vhd_port_tx takes B only for such a burst, else NULL. */
+ * vhd_port_tx takes B only for such a burst, else NULL; it takes at most
+ * VHD_BURST frames and leaves the array PKTS as it was (a flood hands the
+ * same one to every port). */
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		     struct rte_mbuf **pkts, struct vhd_burst *b);
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,

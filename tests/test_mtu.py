@@ -104,6 +104,30 @@ def test_mtu(t):
     got = send_and_see(over, ["g3"])
     vt.check(got == {"g2": [], "g3": [over], "up1": []}, "1515 bytes")
 
+    # A burst of broadcasts, long and short mixed, flooded to every port
+    # at once: each port drops its own too-long ones and takes the rest.
+    burst = [vt.frame(vt.BCAST, G1, payload=b"mix %d" % i,
+                      size=1600 if i % 2 else 200) for i in range(16)]
+    d0 = {n: d.port(n)["drop_mtu"] for n in ("g2", "up1")}
+    for f in burst:     # one avail index update: vhostd takes one burst
+        vt.check(g1.txq.tx_chain(f, now=False), "g1's ring full")
+    g1.txq.publish_held()
+    got = {"g2": [], "g3": [], "up1": []}
+
+    def all_in():
+        got["g2"] += g2.rxq.rx()
+        got["g3"] += g3.rxq.rx()
+        got["up1"] += v1.recv_all(0.01)
+        return len(got["g3"]) >= 16 and len(got["g2"]) >= 8 and \
+            len(got["up1"]) >= 8
+    vt.wait_until(all_in, 10, "the mixed burst")
+    short = [f for f in burst if len(f) == 200]
+    vt.check(got["g3"] == burst and got["g2"] == short and
+             got["up1"] == short, "mixed burst: %r" %
+             {n: [len(x) for x in v] for n, v in got.items()})
+    vt.check(d.port("g2")["drop_mtu"] == d0["g2"] + 8 and
+             d.port("up1")["drop_mtu"] == d0["up1"] + 8, "drop_mtu of 8 each")
+
     # The ethdevs' own error counters are in port show.
     st = d.ctl("port/show", "up1")["stats"]
     vt.check("eth_oerrors" in st and st["eth_oerrors"] == 0, "up1: %r" % st)

@@ -342,6 +342,47 @@ static void vlan_flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 	}
 }
 
+/* Flood a whole one-destination burst of VLAN VID (all received TAGGED or
+ * all not) as flood_burst does, when every member that carries VID takes
+ * it as it came; false (nothing done) if one wants it retagged. */
+static bool vlan_flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
+			     const struct vhd_portlist *pl, uint16_t in_port,
+			     struct rte_mbuf **pkts, uint16_t n, uint16_t vid,
+			     bool tagged, const struct vhd_burst *b)
+{
+	uint16_t to[pl->n], k = 0;
+	struct vhd_burst shared;
+
+	for (uint16_t i = 0; i < pl->n; i++) {
+		const struct vhd_port *p = vhd_port_get(pl->port[i]);
+
+		if (pl->port[i] == in_port || p == NULL ||
+		    !vhd_vlan_carries(&p->vlan, vid))
+			continue;
+		if (vhd_vlan_tagged_out(&p->vlan, vid) != tagged)
+			return false;
+		to[k++] = pl->port[i];
+	}
+	if (k == 0) {
+		lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;
+		rte_pktmbuf_free_bulk(pkts, n);
+		return true;
+	}
+	lc->brstats[br->idx].flooded += n;
+	if (k > 1) {
+		for (uint16_t i = 0; i < n; i++)
+			set_refs(pkts[i], k);
+		if (b != NULL) {
+			shared = *b;
+			shared.plain = false; /* more than one reference each */
+			b = &shared;
+		}
+	}
+	for (uint16_t i = 0; i < k; i++)
+		to_port(lc, to[i], pkts, n, b);
+	return true;
+}
+
 /* A bridge with VLANs configured: each frame is put in its VLAN by its
  * port's config (or dropped, drop_vlan), learned and looked up as
  * (VLAN, MAC), and leaves every port tagged as that port wants. The
@@ -406,6 +447,11 @@ static void vlan_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 	/* A one-destination burst (one VLAN: the key has it) that leaves as
 	 * it came goes whole, as on a bridge without VLANs, with what rx
 	 * learned of it (unless frames were dropped or changed here). */
+	if (kd == 1 && uport[0] == VHD_PORT_NONE &&
+	    (ntagged == 0 || ntagged == k) &&
+	    vlan_flood_burst(lc, br, pl, in_port, pkts, k, vid[0], tagged[0],
+			     k == n && !changed ? b : NULL))
+		return;
 	if (kd == 1 && uport[0] != VHD_PORT_NONE && uport[0] != in_port &&
 	    (ntagged == 0 || ntagged == k)) {
 		const struct vhd_port *op = vhd_port_get(uport[0]);

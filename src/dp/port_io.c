@@ -256,9 +256,12 @@ static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
 }
 
 /* Drop (drop_mtu) the frames of PKTS[0..n) longer than P's MTU allows (4
- * bytes more for a tagged frame); returns how many are left, in order. */
+ * bytes more for a tagged frame); the others go to KEEP, in order (PKTS is
+ * left as it was: a flood hands the same array to every port). Returns
+ * how many are kept. */
 static uint16_t drop_oversize(struct vhd_lcore *lc, const struct vhd_port *p,
-			      struct rte_mbuf **pkts, uint16_t n)
+			      struct rte_mbuf *const *pkts, uint16_t n,
+			      struct rte_mbuf **keep)
 {
 	uint16_t k = 0;
 
@@ -274,7 +277,7 @@ static uint16_t drop_oversize(struct vhd_lcore *lc, const struct vhd_port *p,
 				max += 4;
 		}
 		if (likely(rte_pktmbuf_pkt_len(m) <= max)) {
-			pkts[k++] = m;
+			keep[k++] = m;
 			continue;
 		}
 		lc->stats[p->idx].drop[VHD_DROP_MTU]++;
@@ -286,6 +289,7 @@ static uint16_t drop_oversize(struct vhd_lcore *lc, const struct vhd_port *p,
 void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 		 uint16_t n, const struct vhd_burst *b)
 {
+	struct rte_mbuf *keep[VHD_BURST];
 	struct vhd_port *p = vhd_port_get(port);
 	struct vhd_capture *cap;
 	uint16_t sent;
@@ -297,9 +301,10 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 	/* What rx learned of the burst says at once whether any frame is too
 	 * long; a buffered burst is checked frame by frame. */
 	if (b == NULL || unlikely(b->max_len > p->max_frame)) {
-		uint16_t k = drop_oversize(lc, p, pkts, n);
+		uint16_t k = drop_oversize(lc, p, pkts, n, keep);
 
 		if (unlikely(k != n)) {
+			pkts = keep;
 			n = k;
 			b = NULL; /* its bytes are wrong now */
 			if (n == 0)

@@ -286,12 +286,18 @@ class SplitRing:
         struct.pack_into("<QIHH", self.mem.map, self.desc + 16 * i, addr,
                          length, flags, nxt)
 
-    def publish(self, head):
+    def publish(self, head, now=True):
+        """Make chain HEAD available; with NOW false, only once
+        publish_held() runs (several chains appear at once: one burst)."""
         m = self.mem.map
         struct.pack_into("<H", m, self.avail + 4 + 2 * (self.avail_idx %
                                                         self.num), head)
         self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-        store16(m, self.avail + 2, self.avail_idx)
+        if now:
+            store16(m, self.avail + 2, self.avail_idx)
+
+    def publish_held(self):
+        store16(self.mem.map, self.avail + 2, self.avail_idx)
 
     def set_avail_idx(self, v):
         self.avail_idx = v & 0xFFFF
@@ -331,10 +337,11 @@ class SplitRing:
         self.publish(i)
         return True
 
-    def tx_chain(self, frame):
+    def tx_chain(self, frame, now=True):
         """Queue FRAME (with a zero virtio-net header) as a chain of as
         many buffers as it takes (a jumbo frame without mergeable rx
-        buffers); False if the ring has not enough free."""
+        buffers); False if the ring has not enough free. NOW: as for
+        publish()."""
         self.reap()
         data = bytes(VNET_HDR) + frame
         parts = [data[o:o + self.buf_size]
@@ -349,7 +356,7 @@ class SplitRing:
             self.write_desc(i, b, len(part), 0 if last else 1,
                             0 if last else ids[k + 1])
         self.in_flight[ids[0]] = ids[1:]
-        self.publish(ids[0])
+        self.publish(ids[0], now)
         return True
 
     def post_rx(self):
