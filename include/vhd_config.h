@@ -67,6 +67,9 @@ static inline bool vhd_vlan_tagged_out(const struct vhd_vlan *v, uint16_t vid)
 	       !(v->mode == VHD_VLAN_NATIVE_UNTAGGED && vid == v->tag);
 }
 
+/* "access", "trunk", ...: the vlan-mode value of M. */
+const char *vhd_vlan_mode_name(enum vhd_vlan_mode m);
+
 /* A trunk of every VLAN: what a port is with no VLAN keys. */
 static inline bool vhd_vlan_is_default(const struct vhd_vlan *v)
 {

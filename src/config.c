@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <rte_cfgfile.h>
+#include <rte_common.h>
 #include <rte_ether.h>
 #include <rte_pci.h>
 
@@ -246,13 +247,16 @@ bool vhd_config_dev_name(const char *devargs, char *name, size_t len)
 	return false;
 }
 
-int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
-			  uint16_t *n)
+/* "1,3-5": EACH(LO, HI, ARG) for every item, each number at most MAX;
+ * -1 if S is not such a list (or empty) or EACH fails. The one parser of
+ * the CPU and the VLAN lists. */
+static int parse_ranges(const char *s, uint32_t max,
+			int (*each)(uint32_t lo, uint32_t hi, void *arg),
+			void *arg)
 {
 	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	int n = 0;
 
-	*n = 0;
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -261,21 +265,45 @@ int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
 
 		if (dash)
 			*dash = '\0';
-		if (parse_u32(trim(tok), 0, 1023, &lo))
+		if (parse_u32(trim(tok), 0, max, &lo))
 			return -1;
 		hi = lo;
-		if (dash && parse_u32(trim(dash + 1), lo, 1023, &hi))
+		if (dash && parse_u32(trim(dash + 1), lo, max, &hi))
 			return -1;
-		for (uint32_t c = lo; c <= hi; c++) {
-			if (*n == max || (ncpu > 0 && c >= (uint32_t)ncpu))
-				return -1;
-			for (uint16_t i = 0; i < *n; i++)
-				if (cpus[i] == c)
-					return -1;
-			cpus[(*n)++] = (uint16_t)c;
-		}
+		if (each(lo, hi, arg) < 0)
+			return -1;
+		n++;
 	}
-	return *n ? 0 : -1;
+	return n ? 0 : -1;
+}
+
+struct cpu_list {
+	uint16_t *cpus, max, *n;
+	long ncpu;
+};
+
+static int add_cpus(uint32_t lo, uint32_t hi, void *arg)
+{
+	struct cpu_list *l = arg;
+
+	for (uint32_t c = lo; c <= hi; c++) {
+		if (*l->n == l->max || (l->ncpu > 0 && c >= (uint32_t)l->ncpu))
+			return -1;
+		for (uint16_t i = 0; i < *l->n; i++)
+			if (l->cpus[i] == c)
+				return -1;
+		l->cpus[(*l->n)++] = (uint16_t)c;
+	}
+	return 0;
+}
+
+int vhd_config_parse_cpus(const char *s, uint16_t *cpus, uint16_t max,
+			  uint16_t *n)
+{
+	struct cpu_list l = {cpus, max, n, sysconf(_SC_NPROCESSORS_CONF)};
+
+	*n = 0;
+	return parse_ranges(s, 1023, add_cpus, &l);
 }
 
 static bool valid_name(const char *s)
@@ -474,31 +502,28 @@ static int parse_bridge(struct ctx *c, const char *name,
 		       &b->mac_table_size);
 }
 
+static int add_vlans(uint32_t lo, uint32_t hi, void *bits)
+{
+	for (uint32_t v = lo; v <= hi; v++)
+		((uint64_t *)bits)[v / 64] |= UINT64_C(1) << (v % 64);
+	return 0;
+}
+
 /* "10,20,100-199": set each VLAN's bit; -1 if not such a list. */
 static int parse_vlan_list(const char *s, uint64_t *bits)
 {
-	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
-	int n = 0;
+	return parse_ranges(s, VHD_VLAN_MAX - 1, add_vlans, bits);
+}
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		uint32_t lo, hi;
-		char *dash = strchr(tok, '-');
+const char *vhd_vlan_mode_name(enum vhd_vlan_mode m)
+{
+	static const char *const modes[] = {
+	    [VHD_VLAN_TRUNK] = "trunk",
+	    [VHD_VLAN_ACCESS] = "access",
+	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
+	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
 
-		if (dash)
-			*dash = '\0';
-		if (parse_u32(trim(tok), 0, VHD_VLAN_MAX - 1, &lo))
-			return -1;
-		hi = lo;
-		if (dash &&
-		    parse_u32(trim(dash + 1), lo, VHD_VLAN_MAX - 1, &hi))
-			return -1;
-		for (uint32_t v = lo; v <= hi; v++)
-			bits[v / 64] |= UINT64_C(1) << (v % 64);
-		n++;
-	}
-	return n ? 0 : -1;
+	return (unsigned int)m < RTE_DIM(modes) ? modes[m] : "?";
 }
 
 /* vlan-mode, tag, trunks: OVS's keys, values and defaults (no key: a
@@ -506,11 +531,6 @@ static int parse_vlan_list(const char *s, uint64_t *bits)
 static int parse_vlan(struct ctx *c, const struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
-	static const char *const modes[] = {
-	    [VHD_VLAN_TRUNK] = "trunk",
-	    [VHD_VLAN_ACCESS] = "access",
-	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
-	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
 	struct vhd_vlan *v = &pc->vlan;
 	const char *m = get(c, "vlan-mode"), *tag = get(c, "tag");
 	const char *tr = get(c, "trunks");
@@ -522,10 +542,10 @@ static int parse_vlan(struct ctx *c, const struct vhd_config *conf,
 	if (m) {
 		size_t i;
 
-		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-			if (strcmp(m, modes[i]) == 0)
+		for (i = 0; i <= VHD_VLAN_NATIVE_TAGGED; i++)
+			if (strcmp(m, vhd_vlan_mode_name(i)) == 0)
 				break;
-		if (i == sizeof(modes) / sizeof(modes[0]))
+		if (i > VHD_VLAN_NATIVE_TAGGED)
 			return bad(c, "vlan-mode",
 				   "expected 'access', 'trunk', "
 				   "'native-untagged' or 'native-tagged'");
@@ -1126,16 +1146,11 @@ static void put(struct text *t, const char *fmt, ...)
 
 static void put_vlan(struct text *t, const struct vhd_vlan *v)
 {
-	static const char *const modes[] = {
-	    [VHD_VLAN_TRUNK] = "trunk",
-	    [VHD_VLAN_ACCESS] = "access",
-	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
-	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
 	const char *sep = "";
 
 	if (vhd_vlan_is_default(v))
 		return;
-	put(t, "vlan-mode = %s\n", modes[v->mode]);
+	put(t, "vlan-mode = %s\n", vhd_vlan_mode_name(v->mode));
 	if (v->mode != VHD_VLAN_TRUNK)
 		put(t, "tag = %u\n", v->tag);
 	if (v->all)

@@ -176,16 +176,12 @@ static json_t *client_wait(const struct vhd_port *p)
  * in its bridge's FDB. */
 static void port_l2_json(json_t *o, const struct vhd_port *p)
 {
-	static const char *const modes[] = {
-	    [VHD_VLAN_TRUNK] = "trunk",
-	    [VHD_VLAN_ACCESS] = "access",
-	    [VHD_VLAN_NATIVE_UNTAGGED] = "native-untagged",
-	    [VHD_VLAN_NATIVE_TAGGED] = "native-tagged"};
 	const struct vhd_bridge *b = vhd_bridges[p->bridge];
 	json_t *trunks = json_array(), *macs = json_array();
 
 	json_object_set_new(o, "mtu", json_integer(p->mtu));
-	json_object_set_new(o, "vlan_mode", json_string(modes[p->vlan.mode]));
+	json_object_set_new(o, "vlan_mode",
+			    json_string(vhd_vlan_mode_name(p->vlan.mode)));
 	json_object_set_new(o, "tag",
 			    p->vlan.mode == VHD_VLAN_TRUNK
 				? json_null()
