@@ -67,6 +67,11 @@ static inline bool vhd_vlan_tagged_out(const struct vhd_vlan *v, uint16_t vid)
 	       !(v->mode == VHD_VLAN_NATIVE_UNTAGGED && vid == v->tag);
 }
 
+/* V's trunks as the trunks key writes them ("10,20,100-199") into BUF
+ * (LEN bytes; VHD_TRUNKS_TEXT_MAX holds any list). */
+#define VHD_TRUNKS_TEXT_MAX (VHD_VLAN_MAX * 5)
+void vhd_vlan_trunks_format(const struct vhd_vlan *v, char *buf, size_t len);
+
 /* "access", "trunk", ...: the vlan-mode value of M. */
 const char *vhd_vlan_mode_name(enum vhd_vlan_mode m);
 

@@ -1144,9 +1144,29 @@ static void put(struct text *t, const char *fmt, ...)
 	}
 }
 
+void vhd_vlan_trunks_format(const struct vhd_vlan *v, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint32_t lo = 0; lo < VHD_VLAN_MAX && n < len; lo++) {
+		uint32_t hi = lo;
+
+		if (!(v->trunks[lo / 64] >> (lo % 64) & 1))
+			continue;
+		while (hi + 1 < VHD_VLAN_MAX &&
+		       (v->trunks[(hi + 1) / 64] >> ((hi + 1) % 64) & 1))
+			hi++;
+		n += (size_t)snprintf(buf + n, len - n,
+				      hi > lo ? "%s%u-%u" : "%s%u",
+				      n ? "," : "", lo, hi);
+		lo = hi;
+	}
+}
+
 static void put_vlan(struct text *t, const struct vhd_vlan *v)
 {
-	const char *sep = "";
+	char trunks[VHD_TRUNKS_TEXT_MAX];
 
 	if (vhd_vlan_is_default(v))
 		return;
@@ -1155,20 +1175,8 @@ static void put_vlan(struct text *t, const struct vhd_vlan *v)
 		put(t, "tag = %u\n", v->tag);
 	if (v->all)
 		return;
-	put(t, "trunks = ");
-	for (uint32_t lo = 0; lo < VHD_VLAN_MAX; lo++) {
-		uint32_t hi = lo;
-
-		if (!(v->trunks[lo / 64] >> (lo % 64) & 1))
-			continue;
-		while (hi + 1 < VHD_VLAN_MAX &&
-		       (v->trunks[(hi + 1) / 64] >> ((hi + 1) % 64) & 1))
-			hi++;
-		put(t, hi > lo ? "%s%u-%u" : "%s%u", sep, lo, hi);
-		sep = ",";
-		lo = hi;
-	}
-	put(t, "\n");
+	vhd_vlan_trunks_format(v, trunks, sizeof(trunks));
+	put(t, "trunks = %s\n", trunks);
 }
 
 char *vhd_config_format(const struct vhd_config *c)

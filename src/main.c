@@ -185,11 +185,14 @@ static void print_attach_hint(const struct vhd_port *p)
 		       "  -chardev socket,id=%s,path=%s,reconnect=1\n",
 		       p->name, p->path, p->name, p->path);
 	printf("  -netdev vhost-user,id=n-%s,chardev=%s -device "
-	       "virtio-net-pci,netdev=n-%s\n"
-	       "  and shared guest memory (-object "
-	       "memory-backend-memfd,id=mem,size=1G,share=on -numa "
-	       "node,memdev=mem)\n",
+	       "virtio-net-pci,netdev=n-%s",
 	       p->name, p->name, p->name);
+	/* The guest's MTU is QEMU's to tell it (VIRTIO_NET_F_MTU). */
+	if (p->mtu != VHD_MTU_DEFAULT)
+		printf(",host_mtu=%u", p->mtu);
+	printf("\n  and shared guest memory (-object "
+	       "memory-backend-memfd,id=mem,size=1G,share=on -numa "
+	       "node,memdev=mem)\n");
 }
 
 static unsigned int pool_size(const struct vhd_config *c)

@@ -158,6 +158,16 @@ def test_vlan(t):
     f = tag(untagged("02:00:00:00:99:01", MAC["tr"]), 20)
     exchange(g, d, "tr", f, {"a20": untag(f)})
 
+    # port show: the VLAN keys as configured.
+    for n, mode, tg, tr in (("a10", "access", 10, None),
+                            ("tr", "trunk", None, "10,20"),
+                            ("nat", "native-untagged", 10, "20"),
+                            ("all", "trunk", None, "all")):
+        ps = d.ctl("port/show", n)
+        vt.check((ps["vlan_mode"], ps["tag"], ps["trunks"]) == (mode, tg, tr),
+                 "port show %s: %r" % (n, (ps["vlan_mode"], ps["tag"],
+                                          ps["trunks"])))
+
     # The saved config says the same.
     d.ctl("config/save", t.path("saved.conf"))
     saved = open(t.path("saved.conf")).read()

@@ -177,7 +177,8 @@ static json_t *client_wait(const struct vhd_port *p)
 static void port_l2_json(json_t *o, const struct vhd_port *p)
 {
 	const struct vhd_bridge *b = vhd_bridges[p->bridge];
-	json_t *trunks = json_array(), *macs = json_array();
+	char trunks[VHD_TRUNKS_TEXT_MAX];
+	json_t *macs = json_array();
 
 	json_object_set_new(o, "mtu", json_integer(p->mtu));
 	json_object_set_new(o, "vlan_mode",
@@ -186,14 +187,12 @@ static void port_l2_json(json_t *o, const struct vhd_port *p)
 			    p->vlan.mode == VHD_VLAN_TRUNK
 				? json_null()
 				: json_integer(p->vlan.tag));
-	for (uint32_t v = 0; !p->vlan.all && v < VHD_VLAN_MAX; v++)
-		if (p->vlan.trunks[v / 64] >> (v % 64) & 1)
-			json_array_append_new(trunks, json_integer(v));
-	if (p->vlan.all) {
-		json_decref(trunks);
-		trunks = json_string("all");
-	}
-	json_object_set_new(o, "trunks", trunks);
+	/* As the trunks key takes them; an access port has none. */
+	vhd_vlan_trunks_format(&p->vlan, trunks, sizeof(trunks));
+	json_object_set_new(o, "trunks",
+			    p->vlan.mode == VHD_VLAN_ACCESS ? json_null()
+			    : p->vlan.all		    ? json_string("all")
+					  : json_string(trunks));
 	for (uint16_t i = 0; i < p->sec.n_allowed; i++) {
 		uint8_t m[8];
 		char mac[RTE_ETHER_ADDR_FMT_SIZE];
@@ -521,8 +520,10 @@ void vhd_cmd_fdb_del(struct vhd_ctl_req *req, int argc, const char *const *argv)
 	    vlan_arg(req, argc, argv, 2, &key, &vid) < 0)
 		return;
 	if (vhd_fdb_del(f, key) < 0)
-		vhd_ctl_err(req, ENOENT, "bridge %s has no entry for %s",
-			    argv[0], argv[1]);
+		vhd_ctl_err(req, ENOENT,
+			    "bridge %s has no entry for %s in VLAN %u%s",
+			    argv[0], argv[1], vid,
+			    argc > 2 ? "" : " (vlan=N for another)");
 	else
 		vhd_ctl_ok(req, NULL);
 }
