@@ -167,14 +167,18 @@ int vhd_sched_build(void)
 
 	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
 		nports += vhd_ports[i] != NULL;
+	/* Each lcore's new list and its intermediate one (below). */
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
-		nl[l] = rte_zmalloc("vhd_rxq",
-				    sizeof(*nl[l]) +
-					sizeof(nl[l]->q[0]) * (nports + 1),
-				    RTE_CACHE_LINE_SIZE);
-		if (nl[l] == NULL) {
-			while (l--)
+		size_t size =
+		    sizeof(*nl[l]) + sizeof(nl[l]->q[0]) * (nports + 1);
+
+		nl[l] = rte_zmalloc("vhd_rxq", size, RTE_CACHE_LINE_SIZE);
+		mid[l] = rte_zmalloc("vhd_rxq", size, RTE_CACHE_LINE_SIZE);
+		if (nl[l] == NULL || mid[l] == NULL) {
+			do {
 				rte_free(nl[l]);
+				rte_free(mid[l]);
+			} while (l--);
 			return -ENOMEM;
 		}
 	}
@@ -211,17 +215,6 @@ int vhd_sched_build(void)
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		struct vhd_rxq_list *o = vhd_lcores[l].rxq;
 
-		mid[l] = rte_zmalloc("vhd_rxq",
-				     sizeof(*mid[l]) +
-					 sizeof(mid[l]->q[0]) * (nports + 1),
-				     RTE_CACHE_LINE_SIZE);
-		if (mid[l] == NULL) {
-			while (l--)
-				rte_free(mid[l]);
-			for (l = 0; l < vhd_n_lcores; l++)
-				rte_free(nl[l]);
-			return -ENOMEM;
-		}
 		for (uint16_t j = 0; o != NULL && j < nl[l]->n; j++)
 			for (uint16_t i = 0; i < o->n; i++)
 				if (memcmp(&o->q[i], &nl[l]->q[j],
