@@ -114,6 +114,7 @@ struct vhd_port {
 				       * more if tagged) are not sent, drop_mtu */
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
+	bool iommu_support;		  /* vhost: VIRTIO_F_IOMMU_PLATFORM */
 	uint16_t eth_id;		  /* ethdev port id */
 	uint16_t n_rxq; /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
@@ -307,17 +308,23 @@ void vhd_vhost_guard_poll(void);
 void vhd_msg_fds_handled(void);
 int vhd_msg_fds_reap(void);
 
-/* ports/vhost_notify.c: guest calls relayed off the lcores (why: there).
- * init/fini/watchdog: control thread (init before any port starts, fini
- * after the last stopped; watchdog every tick). take: gives the relay
- * the frontend's call eventfd GUEST_FD of (VID, VRING) and returns the
- * eventfd librte_vhost is to write instead (it owns it), or -errno (then
- * GUEST_FD is still the caller's). drop: forgets (VID, VRING) (VID -1:
- * every vid; VRING UINT32_MAX: every vring) and closes its fds. */
+/* ports/vhost_notify.c: guest calls and IOTLB misses relayed off the
+ * lcores (why: there). init/fini/watchdog: control thread (init before
+ * any port starts, fini after the last stopped; watchdog every tick).
+ * take: gives the relay the frontend's call eventfd GUEST_FD of (VID,
+ * VRING) and returns the eventfd librte_vhost is to write instead (it
+ * owns it), or -errno (then GUEST_FD is still the caller's). take_chan:
+ * the same for VID's backend channel socket (SET_SLAVE_REQ_FD); returns
+ * the socket librte_vhost is to send on. drop: forgets (VID, VRING) (VID
+ * -1: every vid; VRING UINT32_MAX: every vring and the channel;
+ * VHD_NOTIFY_CHAN: the channel) and closes its fds. take, take_chan and
+ * drop run on the vhost-events or the control thread. */
+#define VHD_NOTIFY_CHAN (UINT32_MAX - 1)
 int vhd_notify_init(void);
 void vhd_notify_fini(void);
 void vhd_notify_watchdog(void);
 int vhd_notify_take(int vid, uint32_t vring, int guest_fd);
+int vhd_notify_take_chan(int vid, int guest_fd);
 void vhd_notify_drop(int vid, uint32_t vring);
 
 /*

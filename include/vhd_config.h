@@ -109,6 +109,10 @@ struct vhd_port_conf {
 	 * from [vhostd] socket-group / socket-mode unless the port says. */
 	char socket_group[VHD_GROUP_MAX];
 	uint32_t socket_mode;
+	/* vhost: offer VIRTIO_F_IOMMU_PLATFORM (guests with a vIOMMU); the
+	 * frontend then sends IOTLB updates and vhostd asks it for missing
+	 * translations on its backend channel. */
+	bool iommu_support;
 	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
 	struct vhd_vlan vlan;	       /* vlan-mode, tag, trunks */

@@ -389,6 +389,30 @@ static int get_str(struct ctx *c, const char *key, const char *def, char *out,
 	return 0;
 }
 
+/* yes|no (also true|false, on|off, 1|0, as OVS and INI files write it). */
+static int get_bool(struct ctx *c, const char *key, bool def, bool *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	const char *v = get(c, key);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return fail(c->p, key_line(c->p, c->sec, key), c->sec, key,
+		    "'%s' is not yes or no", v);
+}
+
 /* A group that exists on this machine: a socket's group is looked up
  * when the socket is made, and a typo should fail at load, not then. */
 static int get_group(struct ctx *c, const char *key, const char *def,
@@ -641,7 +665,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	    "mac-learn-limit", "mtu", "ingress-rate-kbps",              \
 	    "ingress-burst-kbytes"
 	static const char *const vhost_keys[] = {
-	    PORT_KEYS, "path", "mode", "socket-group", "socket-mode", NULL};
+	    PORT_KEYS,	   "path",	    "mode", "socket-group",
+	    "socket-mode", "iommu-support", NULL};
 	static const char *const eth_keys[] = {PORT_KEYS, "devargs", "queues",
 					       "rx-desc", "tx-desc", NULL};
 #undef PORT_KEYS
@@ -701,7 +726,9 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 				   "only for mode = server (the other side "
 				   "makes a client port's socket)");
 		pc->queues = 1;
-		return get_group(c, "socket-group", conf->socket_group,
+		return get_bool(c, "iommu-support", false,
+				&pc->iommu_support) ||
+		       get_group(c, "socket-group", conf->socket_group,
 				 pc->socket_group) ||
 		       get_mode(c, "socket-mode", conf->socket_mode,
 				&pc->socket_mode);
@@ -1232,6 +1259,8 @@ char *vhd_config_format(const struct vhd_config *c)
 			if (!pc->client && pc->socket_mode != c->socket_mode)
 				put(&t, "socket-mode = %04o\n",
 				    pc->socket_mode);
+			if (pc->iommu_support)
+				put(&t, "iommu-support = yes\n");
 		} else
 			put(&t,
 			    "type = ethdev\ndevargs = %s\nqueues = %u\n"

@@ -153,25 +153,21 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 	return rc ? -1 : 0;
 }
 
+/* --check: a summary, then every key as it applies (defaults filled in),
+ * in the config file's own format. */
 static void print_config(const struct vhd_config *c)
 {
-	printf("config %s: %u datapath lcore(s), main cpu %u, %u MiB\n",
-	       c->file, c->n_dp, c->main_cpu, c->socket_mem);
-	for (uint16_t b = 0; b < c->n_bridges; b++)
-		printf("  bridge %s: %s\n", c->bridges[b].name,
-		       c->bridges[b].mode == VHD_BR_LEARNING ? "learning"
-							     : "xconnect");
-	for (uint16_t i = 0; i < c->n_ports; i++) {
-		const struct vhd_port_conf *p = &c->ports[i];
+	char *text = vhd_config_format(c);
 
-		printf("  port %s: %s %s%s on %s\n", p->name,
-		       p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev",
-		       p->type == VHD_PORT_VHOST ? p->path : p->devargs,
-		       p->type == VHD_PORT_VHOST
-			   ? (p->client ? " (client)" : " (server)")
-			   : "",
-		       c->bridges[p->bridge].name);
-	}
+	printf("config %s: %u datapath lcore(s), main cpu %u, %u MiB, "
+	       "%u bridge(s), %u port(s)\n",
+	       c->file, c->n_dp, c->main_cpu, c->socket_mem, c->n_bridges,
+	       c->n_ports);
+	/* Without config save's own first line (a ';' comment). */
+	if (text)
+		fputs(text[0] == ';' ? text + strcspn(text, "\n") + 1 : text,
+		      stdout);
+	free(text);
 }
 
 static void print_attach_hint(const struct vhd_port *p)

@@ -261,6 +261,8 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		    o, "mode", json_string(p->client ? "client" : "server"));
 		json_object_set_new(o, "connected",
 				    json_boolean(p->conn_vid >= 0));
+		json_object_set_new(o, "iommu_support",
+				    json_boolean(p->iommu_support));
 		json_object_set_new(o, "features", feat);
 		json_object_set_new(o, "queue_pairs",
 				    json_integer(up ? p->nr_qp : 0));

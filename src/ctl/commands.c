@@ -17,11 +17,11 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
     {"bridge/show", "NAME", 1, 1, vhd_cmd_bridge_show,
      "a bridge's settings, ports and FDB counters"},
     {"port/add", "NAME bridge=B type=vhost-user path=P [mode=server|client] "
-     "[socket-group=G] [socket-mode=0660] | NAME bridge=B type=ethdev "
+     "[socket-group=G] [socket-mode=0660] [iommu-support=yes] | NAME bridge=B type=ethdev "
      "devargs=D [queues=N] [rx-desc=N] [tx-desc=N]; both: [vlan-mode=M] "
      "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N] "
      "[ingress-rate-kbps=N] [ingress-burst-kbytes=N]",
-     1, 24, vhd_cmd_port_add,
+     1, 25, vhd_cmd_port_add,
      "add a port to a bridge"},
     {"port/del", "NAME", 1, 1, vhd_cmd_port_del,
      "delete a port (its guest is disconnected)"},

@@ -116,6 +116,7 @@ static int cmd_port_locked(const char *cmd, const char *params,
 		rte_tel_data_add_dict_string(d, "path", p->path);
 		rte_tel_data_add_dict_string(d, "mode",
 					     p->client ? "client" : "server");
+		rte_tel_data_add_dict_u64(d, "iommu_support", p->iommu_support);
 		rte_tel_data_add_dict_u64(d, "queue_pairs",
 					  vhd_port_up(p) ? p->nr_qp : 0);
 		rte_tel_data_add_dict_u64(

@@ -381,7 +381,8 @@ static int start_client(struct vhd_port *p)
 
 int vhd_vhost_port_start(struct vhd_port *p)
 {
-	uint64_t flags = p->client ? RTE_VHOST_USER_CLIENT : 0;
+	uint64_t flags = (p->client ? RTE_VHOST_USER_CLIENT : 0) |
+			 (p->iommu_support ? RTE_VHOST_USER_IOMMU_SUPPORT : 0);
 	int rc;
 
 	if (rte_vhost_driver_register(p->path, flags) < 0) {

@@ -18,7 +18,8 @@
  *    hugetlbfs) holding the whole described range, sizes must not be zero
  *    and no range may wrap around 2^64;
  *  - kick, call and error fds must be eventfds, the backend channel a
- *    socket.
+ *    socket; call fds and the backend channel are then swapped for
+ *    vhostd's own, relayed to the frontend's (vhost_notify.c).
  * A refused message closes the session (the reply-ack flag is cleared so
  * that librte_vhost does not answer and carry on): one log line names the
  * port, the message and what was wrong.
@@ -507,6 +508,17 @@ static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 		ours = vhd_notify_take(vid, vring, c->fds[0]);
 		if (ours < 0) {
 			snprintf(why, sizeof(why), "cannot relay calls: %s",
+				 strerror(-ours));
+			return reject(vid, c, why);
+		}
+		c->fds[0] = ours;
+	} else if (c->msg.request == VU_SET_SLAVE_REQ_FD && c->fd_num == 1) {
+		/* librte_vhost sends on our socket; the relay on theirs. */
+		int ours = vhd_notify_take_chan(vid, c->fds[0]);
+
+		if (ours < 0) {
+			snprintf(why, sizeof(why),
+				 "cannot relay the backend channel: %s",
 				 strerror(-ours));
 			return reject(vid, c, why);
 		}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * ports/vhost_notify.c: guest interrupts ("calls") are relayed by a thread
- * of their own, so that no frontend can stall an lcore.
+ * ports/vhost_notify.c: what librte_vhost sends a frontend from an lcore
+ * (guest interrupts, "calls", and IOTLB misses) is relayed by a thread of
+ * its own, so that no frontend can stall an lcore.
  *
  * librte_vhost calls a guest by writing its call eventfd from the lcore
  * that just filled or emptied the guest's ring. That eventfd belongs to the
@@ -20,16 +21,33 @@
  * second (vhd_notify_watchdog), interrupts the write with a signal, and the
  * relay stops calling that guest: it alone loses its interrupts.
  *
+ * The backend channel (SET_SLAVE_REQ_FD) is the same story. With a vIOMMU
+ * (iommu-support = yes), an lcore that meets an address it cannot
+ * translate sends an IOTLB miss on it with a blocking sendmsg(): a
+ * frontend that does not read its end would stop the lcore once the
+ * socket buffer is full. So librte_vhost gets one end of a socket pair of
+ * vhostd's (SOCK_SEQPACKET: one message per recv), the relay the other
+ * and the frontend's socket. The relay always drains its end, so the
+ * lcore's sendmsg never waits (and librte_vhost never logs a failed send
+ * for each miss), and passes each message on with MSG_DONTWAIT, a flag of
+ * the call that the frontend cannot undo. A miss that does not fit is
+ * dropped and counted (the lcore asks again once the frontend answers or
+ * invalidates); a frontend whose socket is gone gets nothing more.
+ * librte_vhost closing its end (a new channel, reset, disconnect) ends the
+ * relay's entry.
+ *
  * Threads and ownership: take and drop run on the vhost-events thread (the
  * guard's message callbacks) or the control thread (a port being deleted),
  * the relay on its own thread, the watchdog on the control thread. Relay
  * entries are under relay_lock; the relay holds it while it writes, so a
  * drop waits for a write in progress (for at most the watchdog's second).
- * librte_vhost owns the eventfd it was given (it closes it when the vring's
- * call fd is replaced or the device goes); the relay owns a dup of it and
- * the frontend's fd, both closed on drop.
+ * librte_vhost owns the eventfd or socket end it was given (it closes it
+ * when the vring's call fd or the channel is replaced or the device goes);
+ * the relay owns its own fd (a dup of that eventfd, or the other end of
+ * the pair) and the frontend's fd, both closed on drop.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,6 +56,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -50,12 +69,15 @@
 
 struct relay {
 	bool used;
-	bool dead; /* its write blocked once: no more calls */
+	bool chan; /* the backend channel; else vring's calls */
+	bool dead; /* its write blocked or failed once: no more */
 	int vid;
 	uint32_t vring;
-	int ours;     /* dup of the eventfd librte_vhost writes */
-	int guest;    /* the frontend's call eventfd */
-	uint32_t gen; /* epoll data: (gen << 32 | slot) */
+	int ours;	  /* dup of the eventfd librte_vhost writes, or the
+			   * relay's end of the channel's socket pair */
+	int guest;	  /* the frontend's call eventfd or channel socket */
+	uint32_t gen;	  /* epoll data: (gen << 32 | slot) */
+	uint64_t dropped; /* channel: messages the frontend had no room for */
 };
 
 static struct relay relays[RELAY_MAX];
@@ -96,6 +118,54 @@ static void relay_one(struct relay *r)
 	__atomic_store_n(&writing_since, 0, __ATOMIC_RELAXED);
 }
 
+static void drop_locked(struct relay *r);
+
+/* Up to a few dozen messages from librte_vhost's end of a backend
+ * channel, each passed on whole or not at all. */
+static void relay_chan(struct relay *r)
+{
+	char buf[4096];
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(r->ours, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t w;
+
+		if (n == 0) {
+			/* librte_vhost closed its end. */
+			if (r->dropped)
+				VHD_LOG(WARNING, port,
+					"vid %d: %" PRIu64 " IOTLB miss "
+					"message(s) dropped: the frontend "
+					"did not read its backend channel",
+					r->vid, r->dropped);
+			drop_locked(r);
+			return;
+		}
+		if (n < 0)
+			return;
+		if (r->dead)
+			continue;
+		w = send(r->guest, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w == n)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (r->dropped++ == 0)
+				VHD_LOG(WARNING, port,
+					"vid %d: the frontend's backend "
+					"channel is full: IOTLB misses are "
+					"dropped until it reads",
+					r->vid);
+			continue;
+		}
+		/* Gone, or half a message in its stream: nothing more. */
+		r->dead = true;
+		VHD_LOG(ERR, port,
+			"vid %d: cannot send on the frontend's backend "
+			"channel (%s): no more IOTLB misses to this guest",
+			r->vid, w < 0 ? strerror(errno) : "short write");
+	}
+}
+
 static void *relay_main(void *arg)
 {
 	struct epoll_event ev[64];
@@ -111,8 +181,12 @@ static void *relay_main(void *arg)
 			struct relay *r = &relays[slot % RELAY_MAX];
 
 			/* An entry dropped since epoll_wait returned. */
-			if (slot < RELAY_MAX && r->used && r->gen == gen)
-				relay_one(r);
+			if (slot < RELAY_MAX && r->used && r->gen == gen) {
+				if (r->chan)
+					relay_chan(r);
+				else
+					relay_one(r);
+			}
 		}
 		pthread_mutex_unlock(&relay_lock);
 	}
@@ -187,17 +261,51 @@ void vhd_notify_drop(int vid, uint32_t vring)
 		struct relay *r = &relays[i];
 
 		if (r->used && (vid < 0 || r->vid == vid) &&
-		    (vring == UINT32_MAX || r->vring == vring))
+		    (vring == UINT32_MAX ||
+		     (vring == VHD_NOTIFY_CHAN
+			  ? r->chan
+			  : !r->chan && r->vring == vring)))
 			drop_locked(r);
 	}
 	pthread_mutex_unlock(&relay_lock);
 }
 
-int vhd_notify_take(int vid, uint32_t vring, int guest_fd)
+/* Enter (VID, VRING, CHAN) with the relay's OURS and the frontend's GUEST:
+ * both the relay's on success, still the caller's on failure. */
+static int add_relay(int vid, uint32_t vring, bool chan, int ours, int guest)
 {
 	struct relay *r = NULL;
 	struct epoll_event ev = {.events = EPOLLIN};
-	int ours, dup_fd;
+
+	vhd_notify_drop(vid, chan ? VHD_NOTIFY_CHAN : vring);
+	lock_relays();
+	for (int i = 0; i < RELAY_MAX && r == NULL; i++)
+		if (!relays[i].used)
+			r = &relays[i];
+	if (r == NULL)
+		goto fail;
+	r->gen++;
+	ev.data.u64 = (uint64_t)r->gen << 32 | (uint64_t)(r - relays);
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, ours, &ev) < 0)
+		goto fail;
+	r->used = true;
+	r->chan = chan;
+	r->dead = false;
+	r->vid = vid;
+	r->vring = vring;
+	r->ours = ours;
+	r->guest = guest;
+	r->dropped = 0;
+	pthread_mutex_unlock(&relay_lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&relay_lock);
+	return -ENOSPC;
+}
+
+int vhd_notify_take(int vid, uint32_t vring, int guest_fd)
+{
+	int ours, dup_fd, rc;
 
 	if (!started)
 		return -ENODEV;
@@ -209,30 +317,31 @@ int vhd_notify_take(int vid, uint32_t vring, int guest_fd)
 		close(ours);
 		return -EMFILE;
 	}
-	vhd_notify_drop(vid, vring);
-	lock_relays();
-	for (int i = 0; i < RELAY_MAX && r == NULL; i++)
-		if (!relays[i].used)
-			r = &relays[i];
-	if (r == NULL)
-		goto fail;
-	r->gen++;
-	ev.data.u64 = (uint64_t)r->gen << 32 | (uint64_t)(r - relays);
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, dup_fd, &ev) < 0)
-		goto fail;
-	r->used = true;
-	r->dead = false;
-	r->vid = vid;
-	r->vring = vring;
-	r->ours = dup_fd;
-	r->guest = guest_fd;
-	pthread_mutex_unlock(&relay_lock);
+	rc = add_relay(vid, vring, false, dup_fd, guest_fd);
+	if (rc < 0) {
+		close(dup_fd);
+		close(ours);
+		return rc;
+	}
 	return ours;
-fail:
-	pthread_mutex_unlock(&relay_lock);
-	close(dup_fd);
-	close(ours);
-	return -ENOSPC;
+}
+
+int vhd_notify_take_chan(int vid, int guest_fd)
+{
+	int sv[2], rc;
+
+	if (!started)
+		return -ENODEV;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, sv) < 0)
+		return -errno;
+	rc = add_relay(vid, VHD_NOTIFY_CHAN, true, sv[1], guest_fd);
+	if (rc < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	return sv[0];
 }
 
 void vhd_notify_watchdog(void)

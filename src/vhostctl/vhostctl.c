@@ -58,7 +58,7 @@ static const char usage_text[] =
     "counters\n"
     "  port add NAME bridge=B type=vhost-user path=P "
     "[mode=server|client]\n"
-    "           [socket-group=G] [socket-mode=0660]\n"
+    "           [socket-group=G] [socket-mode=0660] [iommu-support=yes]\n"
     "  port add NAME bridge=B type=ethdev devargs=D [queues=N]\n"
     "           [rx-desc=N] [tx-desc=N]    add a port\n"
     "           either with [vlan-mode=M] [tag=N] [trunks=L]\n"
