@@ -132,6 +132,8 @@ struct vhd_port {
 	uint16_t nr_qp;		 /* queue pairs of the live device */
 	uint32_t guest_rxq_mask; /* enabled guest rx vrings (our tx queues) */
 	uint32_t guest_txq_mask; /* enabled guest tx vrings (our rx queues) */
+	uint32_t guest_rxq_seen; /* guest rx vrings enabled once this
+				  * connection (iommu_support: see vhost_tx) */
 	uint64_t features;	 /* negotiated virtio features (live device) */
 	int numa_node;		 /* of the guest's memory, or -1 */
 	uint64_t connects;	 /* new_device count */

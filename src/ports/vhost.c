@@ -183,6 +183,8 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 		return 0;
 	bit = UINT32_C(1) << (queue_id / 2);
 	mask = queue_id & 1 ? &p->guest_txq_mask : &p->guest_rxq_mask;
+	if (enable && !(queue_id & 1))
+		__atomic_fetch_or(&p->guest_rxq_seen, bit, __ATOMIC_RELEASE);
 	if (enable)
 		__atomic_fetch_or(mask, bit, __ATOMIC_RELEASE);
 	else
@@ -226,6 +228,7 @@ static int new_connection(int vid)
 	}
 	p->conn_vid = vid;
 	/* A new connection starts with no enabled queues. */
+	__atomic_store_n(&p->guest_rxq_seen, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->nr_qp, 0, __ATOMIC_RELEASE);

@@ -131,14 +131,7 @@ static void relay_chan(struct relay *r)
 		ssize_t w;
 
 		if (n == 0) {
-			/* librte_vhost closed its end. */
-			if (r->dropped)
-				VHD_LOG(WARNING, port,
-					"vid %d: %" PRIu64 " IOTLB miss "
-					"message(s) dropped: the frontend "
-					"did not read its backend channel",
-					r->vid, r->dropped);
-			drop_locked(r);
+			drop_locked(r); /* librte_vhost closed its end */
 			return;
 		}
 		if (n < 0)
@@ -248,6 +241,11 @@ static void lock_relays(void)
 
 static void drop_locked(struct relay *r)
 {
+	if (r->chan && r->dropped)
+		VHD_LOG(WARNING, port,
+			"vid %d: %" PRIu64 " IOTLB miss message(s) dropped: "
+			"the frontend did not read its backend channel",
+			r->vid, r->dropped);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, r->ours, NULL);
 	close(r->ours);
 	close(r->guest);

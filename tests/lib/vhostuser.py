@@ -62,6 +62,7 @@ F_INDIRECT_DESC = 28
 F_EVENT_IDX = 29
 F_PROTOCOL_FEATURES = 30
 F_VERSION_1 = 32
+F_IOMMU_PLATFORM = 33  # VIRTIO_F_ACCESS_PLATFORM
 F_RING_PACKED = 34
 F_LOG_ALL = 26
 
@@ -72,6 +73,14 @@ PF_REPLY_ACK = 3
 PF_SLAVE_REQ = 5
 PF_INFLIGHT_SHMFD = 12
 PF_STATUS = 16
+
+# Backend-to-frontend requests (the backend, "slave", channel).
+BACKEND_IOTLB_MSG = 1
+
+# struct vhost_iotlb_msg: iova, size, uaddr, perm, type (32 bytes).
+IOTLB = struct.Struct("<QQQBB6x")
+IOTLB_MISS, IOTLB_UPDATE, IOTLB_INVALIDATE = 1, 2, 3
+IOTLB_RO, IOTLB_WO, IOTLB_RW = 1, 2, 3
 
 HDR = struct.Struct("<III")
 MAX_FDS = 8
@@ -106,6 +115,14 @@ def store16(m, off, v):
     load16)."""
     with memoryview(m) as b, b[off:off + 2] as w, w.cast("H") as h:
         h[0] = v
+
+
+def store64(m, off, v):
+    """Store V at 8-aligned offset OFF of mmap M in one 64-bit store: a
+    descriptor address rewritten byte by byte can be read half old, half
+    new, which may be an address the backend can use."""
+    with memoryview(m) as b, b[off:off + 8] as w, w.cast("Q") as q:
+        q[0] = v
 
 
 class Memory:
@@ -269,15 +286,17 @@ class SplitRing:
         self.free = list(range(num))
         self.in_flight = {}
 
-    def addrs(self):
-        u = self.mem.uaddr
+    def addrs(self, iova=False):
+        """Ring addresses as SET_VRING_ADDR gives them: "QEMU virtual", or
+        with a vIOMMU, I/O virtual (here the guest physical address)."""
+        u = 0 if iova else self.mem.uaddr
         return u + self.desc, u + self.used, u + self.avail
 
-    def setup(self, fe, idx, base=0):
+    def setup(self, fe, idx, base=0, iova=False):
         """SET_VRING_NUM/BASE/ADDR/KICK/CALL (and ENABLE) for vring IDX."""
         fe.vring_state(SET_VRING_NUM, idx, self.num)
         fe.vring_state(SET_VRING_BASE, idx, base)
-        d, u, a = self.addrs()
+        d, u, a = self.addrs(iova)
         fe.vring_addr(idx, d, u, a)
         fe.vring_fd(SET_VRING_KICK, idx, fe.new_eventfd())
         fe.vring_fd(SET_VRING_CALL, idx, fe.new_eventfd())
@@ -524,31 +543,101 @@ class PackedRing:
 class Guest:
     """A complete, well-behaved guest on a vhost-user socket: one queue
     pair in a memfd, negotiated as QEMU does. Its rings can then be
-    written by hand to play a hostile guest."""
+    written by hand to play a hostile guest.
+
+    IOMMU: negotiate VIRTIO_F_IOMMU_PLATFORM as a guest behind a vIOMMU
+    does. Its I/O virtual addresses are its guest physical ones (an
+    identity mapping), but the backend learns them only from IOTLB
+    updates: serve_iotlb() answers the misses the backend sends on the
+    backend channel (self.chan), PAGE bytes at a time."""
 
     def __init__(self, path, mem_size=4 << 20, num=256, packed=False,
-                 features=None, timeout=5.0):
+                 features=None, timeout=5.0, iommu=False, page=4096):
         self.fe = Frontend(path, timeout=timeout)
         self.mem = Memory(mem_size)
+        self.iommu, self.page = iommu, page
+        self.chan = None
+        self.misses = 0
         offered = self.fe.get_features()
         want = ((1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES) |
                 (1 << F_MRG_RXBUF)) if features is None else features
+        if iommu:
+            want |= 1 << F_IOMMU_PLATFORM
         self.features = offered & want
         self.fe.u64(SET_FEATURES, self.features)
         self.fe.request(SET_OWNER)
         if self.features & (1 << F_PROTOCOL_FEATURES):
-            pf = self.fe.get_protocol_features() & (1 << PF_REPLY_ACK)
+            pf = self.fe.get_protocol_features() & (
+                (1 << PF_REPLY_ACK) | ((1 << PF_SLAVE_REQ) if iommu else 0))
             self.fe.u64(SET_PROTOCOL_FEATURES, pf)
+            if iommu:
+                # As QEMU: a socket pair, one end to the backend.
+                self.chan, theirs = socket.socketpair(socket.AF_UNIX,
+                                                      socket.SOCK_STREAM)
+                self.fe.request(SET_SLAVE_REQ_FD, b"", [theirs.fileno()])
+                theirs.close()
+                self.chan.setblocking(False)
         self.fe.set_mem_table([self.mem.region()], [self.mem.fd])
         self.rxq = SplitRing(self.mem, num)  # vring 0: backend -> guest
         self.txq = SplitRing(self.mem, num)  # vring 1: guest -> backend
         self.rxq.post_rx()
-        self.rxq.setup(self.fe, 0)
-        self.txq.setup(self.fe, 1)
+        self.rxq.setup(self.fe, 0, iova=iommu)
+        self.txq.setup(self.fe, 1, iova=iommu)
         if self.features & (1 << F_PROTOCOL_FEATURES):
             for i in (0, 1):
                 self.fe.vring_state(SET_VRING_ENABLE, i, 1)
 
+    def iotlb(self, kind, iova, size, perm=IOTLB_RW):
+        """Send one IOTLB update or invalidation (identity: uaddr is
+        where IOVA is in the memory region)."""
+        self.fe.request(IOTLB_MSG, IOTLB.pack(
+            iova, size, self.mem.uaddr + iova, perm, kind))
+
+    def read_misses(self):
+        """[(iova, perm)] of the misses waiting on the backend channel."""
+        out, buf = [], b""
+        while True:
+            try:
+                chunk = self.chan.recv(65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+        while len(buf) >= HDR.size:
+            req, _, size = HDR.unpack_from(buf)
+            if len(buf) < HDR.size + size:
+                # The rest of a message the backend is still writing.
+                self.chan.setblocking(True)
+                buf += self.chan.recv(HDR.size + size - len(buf))
+                self.chan.setblocking(False)
+                continue
+            body = buf[HDR.size:HDR.size + size]
+            buf = buf[HDR.size + size:]
+            if req == BACKEND_IOTLB_MSG and size >= IOTLB.size:
+                iova, _, _, perm, kind = IOTLB.unpack_from(body)
+                if kind == IOTLB_MISS:
+                    out.append((iova, perm))
+        return out
+
+    def serve_iotlb(self):
+        """Answer every pending miss with an update of the PAGE around it;
+        returns how many there were."""
+        if self.chan is None:
+            return 0
+        misses = self.read_misses()
+        done = set()
+        for iova, _ in misses:
+            base = iova & ~(self.page - 1)
+            if base in done or base >= self.mem.size:
+                continue
+            done.add(base)
+            self.iotlb(IOTLB_UPDATE, base, self.page)
+        self.misses += len(misses)
+        return len(misses)
+
     def close(self):
+        if self.chan is not None:
+            self.chan.close()
         self.fe.close()
         self.mem.close()
