@@ -97,6 +97,33 @@ struct vhd_bridge_stats {
 
 struct vhd_capture;
 
+/* A set of a port's queues (bit q % 64 of word q / 64). Written with
+ * atomics (the vhost-events thread), read without locks. */
+struct vhd_qmask {
+	uint64_t w[VHD_MAX_QUEUES / 64];
+};
+
+static inline void vhd_qmask_set(struct vhd_qmask *m, unsigned int q, bool on)
+{
+	uint64_t bit = UINT64_C(1) << (q % 64);
+
+	if (on)
+		__atomic_fetch_or(&m->w[q / 64], bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&m->w[q / 64], ~bit, __ATOMIC_RELEASE);
+}
+
+static inline void vhd_qmask_zero(struct vhd_qmask *m)
+{
+	for (unsigned int i = 0; i < VHD_MAX_QUEUES / 64; i++)
+		__atomic_store_n(&m->w[i], 0, __ATOMIC_RELEASE);
+}
+
+static inline bool vhd_qmask_test(const struct vhd_qmask *m, unsigned int q)
+{
+	return __atomic_load_n(&m->w[q / 64], __ATOMIC_RELAXED) >> (q % 64) & 1;
+}
+
 struct vhd_port {
 	/* Set before the port is published, then read-only. */
 	char name[VHD_NAME_MAX];
@@ -127,17 +154,17 @@ struct vhd_port {
 	struct vhd_capture *cap;
 
 	/* vhost: written by the vhost-events thread, read by lcores. */
-	int vid;		 /* -1: no device; else the live device */
-	int conn_vid;		 /* the one accepted connection, or -1 */
-	uint16_t nr_qp;		 /* queue pairs of the live device */
-	uint32_t guest_rxq_mask; /* enabled guest rx vrings (our tx queues) */
-	uint32_t guest_txq_mask; /* enabled guest tx vrings (our rx queues) */
-	uint32_t guest_rxq_seen; /* guest rx vrings enabled once this
-				  * connection (iommu_support: see vhost_tx) */
-	uint64_t features;	 /* negotiated virtio features (live device) */
-	int numa_node;		 /* of the guest's memory, or -1 */
-	uint64_t connects;	 /* new_device count */
-	uint64_t log_tsc;	 /* rate limit for guest-triggered logs */
+	int vid;	/* -1: no device; else the live device */
+	int conn_vid;	/* the one accepted connection, or -1 */
+	uint16_t nr_qp; /* queue pairs of the live device */
+	struct vhd_qmask
+	    guest_rxq; /* enabled guest rx vrings (our tx queues) */
+	struct vhd_qmask
+	    guest_txq;	   /* enabled guest tx vrings (our rx queues) */
+	uint64_t features; /* negotiated virtio features (live device) */
+	int numa_node;	   /* of the guest's memory, or -1 */
+	uint64_t connects; /* new_device count */
+	uint64_t log_tsc;  /* rate limit for guest-triggered logs */
 	unsigned int log_burst;
 
 	/* The last thing that went wrong (vhd_port_error), for port/show;
@@ -301,6 +328,9 @@ int vhd_vhost_guard_init(void);
 int vhd_vhost_guard_attach(int vid, const char *port_name);
 void vhd_vhost_guard_detach(int vid);
 void vhd_vhost_guard_poll(void);
+/* On the vhost-events thread, within librte_vhost's handling of a message
+ * (vring_state_changed): whether that message is an IOTLB message. */
+bool vhd_vhost_guard_in_iotlb_msg(void);
 
 /* ports/vhost_msg_fds.c: the fds librte_vhost drops with a message it
  * refuses before the guard sees it (why: there). Both on the vhost-events

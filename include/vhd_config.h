@@ -25,8 +25,11 @@
 #define VHD_MAX_PORTS	  1024 /* ports in the switch */
 #define VHD_MAX_BRIDGES	  256  /* bridges in the switch */
 #define VHD_MAX_DP_LCORES 16   /* datapath lcores */
-#define VHD_MAX_QUEUES	  8    /* rx queues polled per port */
-#define VHD_DEVARGS_MAX	  256
+#define VHD_MAX_QUEUES                                   \
+	128 /* queue pairs per port: librte_vhost's own  \
+	     * limit (VHOST_MAX_QUEUE_PAIRS), a multiple \
+	     * of 64 (struct vhd_qmask) */
+#define VHD_DEVARGS_MAX 256
 
 enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
 enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };

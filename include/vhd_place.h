@@ -34,7 +34,9 @@ struct vhd_place_rxq {
 	uint64_t load;	  /* TSC cycles it cost over the measuring window */
 	/* Out. */
 	int lcore;	 /* index into the lcores */
-	bool cross_numa; /* no lcore on its node: placed on another */
+	bool cross_numa; /* no lcore on its node: placed on another (pinned
+			  * or not; a group's node is that of its lowest
+			  * (port, q)) */
 };
 
 /*
@@ -43,16 +45,19 @@ struct vhd_place_rxq {
  *    the whole group with it; two pins in one group that disagree are an
  *    error);
  *  - the others, as items (a group is one item), heaviest first (equal
- *    loads: the lowest (port, q) first), each to the least loaded lcore
- *    on its node, counting what is already placed there (pinned ones
- *    included); equal loads: the lcore with fewer queues, then the lower
- *    index. With no lcore on its node an item may go to any lcore, and
+ *    loads: the lowest (port, q) first; a group's is its lowest), each
+ *    to the least loaded lcore on its node (a group's: that of its
+ *    lowest (port, q)), counting what is already placed there (pinned
+ *    ones included); equal loads: the lcore with fewer queues (a group
+ *    counts each of its queues), then the lower index. With no lcore on
+ *    its node an item goes to the least loaded of all the lcores, and
  *    each of its queues gets cross_numa.
  * With every load 0 (nothing measured yet) this spreads the queues
  * evenly, in (port, q) order.
  * LCORE_LOAD (N_LC entries, may be NULL) gets each lcore's summed load.
- * Returns 0, or -EINVAL (no lcore, a pin out of range, a group pinned to
- * two lcores) with Q unchanged.
+ * Returns 0, or with Q and LCORE_LOAD unchanged -EINVAL (no lcore, a pin
+ * out of range, a group pinned to two lcores) or -ENOMEM (its temporary
+ * arrays).
  */
 int vhd_place(const struct vhd_place_lcore *lc, unsigned int n_lc,
 	      struct vhd_place_rxq *q, unsigned int n_q, uint64_t *lcore_load);
@@ -62,8 +67,9 @@ int vhd_place(const struct vhd_place_lcore *lc, unsigned int n_lc,
 void vhd_place_loads(const struct vhd_place_rxq *q, unsigned int n_q,
 		     unsigned int n_lc, uint64_t *lcore_load);
 
-/* The variance of N_LC lcore loads (0 for fewer than two lcores), in
- * cycles squared: what auto-rebalance compares before and after. */
+/* The population variance (the mean squared deviation, divided by N_LC)
+ * of N_LC lcore loads (0 for fewer than two lcores), in cycles squared:
+ * what auto-rebalance compares before and after. */
 double vhd_place_variance(const uint64_t *lcore_load, unsigned int n_lc);
 
 /* How much better (percent, 0-100; 0 when CUR_VAR is 0 or NEW_VAR is not

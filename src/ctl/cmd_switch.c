@@ -143,12 +143,12 @@ void vhd_cmd_bridge_show(struct vhd_ctl_req *req, int argc,
 
 /* ---------------------------------------------------------------- ports */
 
-static json_t *queue_list(uint32_t mask)
+static json_t *queue_list(const struct vhd_qmask *m)
 {
 	json_t *a = json_array();
 
-	for (unsigned int q = 0; q < 32; q++)
-		if (mask & (UINT32_C(1) << q))
+	for (unsigned int q = 0; m && q < VHD_MAX_QUEUES; q++)
+		if (vhd_qmask_test(m, q))
 			json_array_append_new(a, json_integer(q));
 	return a;
 }
@@ -266,16 +266,10 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		json_object_set_new(o, "features", feat);
 		json_object_set_new(o, "queue_pairs",
 				    json_integer(up ? p->nr_qp : 0));
-		json_object_set_new(
-		    o, "rxq_enabled",
-		    queue_list(up ? __atomic_load_n(&p->guest_rxq_mask,
-						    __ATOMIC_RELAXED)
-				  : 0));
-		json_object_set_new(
-		    o, "txq_enabled",
-		    queue_list(up ? __atomic_load_n(&p->guest_txq_mask,
-						    __ATOMIC_RELAXED)
-				  : 0));
+		json_object_set_new(o, "rxq_enabled",
+				    queue_list(up ? &p->guest_rxq : NULL));
+		json_object_set_new(o, "txq_enabled",
+				    queue_list(up ? &p->guest_txq : NULL));
 		json_object_set_new(o, "numa_node",
 				    json_integer(up ? p->numa_node : -1));
 		json_object_set_new(o, "connects", json_integer(p->connects));

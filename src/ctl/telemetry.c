@@ -119,9 +119,16 @@ static int cmd_port_locked(const char *cmd, const char *params,
 		rte_tel_data_add_dict_u64(d, "iommu_support", p->iommu_support);
 		rte_tel_data_add_dict_u64(d, "queue_pairs",
 					  vhd_port_up(p) ? p->nr_qp : 0);
+		unsigned int n = 0;
+
+		for (unsigned int q = 0; q < VHD_MAX_QUEUES; q++)
+			n += vhd_qmask_test(&p->guest_rxq, q);
+		/* Queues 0-63 as a mask (what a script tests), and how many
+		 * of all are enabled. */
 		rte_tel_data_add_dict_u64(
 		    d, "enabled_rxq_mask",
-		    __atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED));
+		    __atomic_load_n(&p->guest_rxq.w[0], __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(d, "enabled_rxqs", n);
 		rte_tel_data_add_dict_u64(d, "connects", p->connects);
 	} else {
 		rte_tel_data_add_dict_u64(d, "ethdev_port", p->eth_id);

@@ -187,35 +187,27 @@ static void free_copied(struct rte_mbuf **pkts, uint16_t n, bool plain)
  * modulo how many the guest enabled. -1 if none is. */
 static int vhost_txq(const struct vhd_port *p, uint16_t idx)
 {
-	uint32_t mask = __atomic_load_n(&p->guest_rxq_mask, __ATOMIC_RELAXED);
-	unsigned int n = __builtin_popcount(mask), k;
+	uint64_t w[VHD_MAX_QUEUES / 64];
+	unsigned int n = 0, k;
 
+	for (unsigned int i = 0; i < VHD_MAX_QUEUES / 64; i++) {
+		w[i] = __atomic_load_n(&p->guest_rxq.w[i], __ATOMIC_RELAXED);
+		n += (unsigned int)__builtin_popcountll(w[i]);
+	}
 	if (unlikely(n == 0))
 		return -1;
-	for (k = idx % n; k; k--)
-		mask &= mask - 1;
-	return __builtin_ctz(mask);
-}
+	k = idx % n;
+	for (unsigned int i = 0;; i++) {
+		unsigned int c = (unsigned int)__builtin_popcountll(w[i]);
 
-/*
- * With a vIOMMU, librte_vhost reports a vring "disabled" when the
- * frontend invalidates the IOTLB entries of its rings (QEMU does, for
- * one, on a global IOTLB flush in the guest), and translates them again
- * only from within an enqueue or dequeue, which asks the frontend for
- * them (an IOTLB miss). We poll guest tx vrings whatever their state, so
- * those recover; guest rx vrings we would no longer send to, and the
- * port would stay dead. So while a port with iommu-support has no rx
- * vring enabled, each burst for it first makes an empty enqueue on those
- * the guest had enabled: librte_vhost returns at once if the guest itself
- * disabled the vring, and asks for the rings' translations otherwise.
- */
-static void vhost_iommu_nudge(struct vhd_port *p, int vid)
-{
-	uint32_t seen = __atomic_load_n(&p->guest_rxq_seen, __ATOMIC_ACQUIRE);
-
-	for (; seen; seen &= seen - 1)
-		rte_vhost_enqueue_burst(
-		    vid, (uint16_t)(__builtin_ctz(seen) * 2), NULL, 0);
+		if (k < c) {
+			for (; k; k--)
+				w[i] &= w[i] - 1;
+			return (int)(i * 64 +
+				     (unsigned int)__builtin_ctzll(w[i]));
+		}
+		k -= c;
+	}
 }
 
 static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
@@ -228,8 +220,6 @@ static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
 	int q;
 
 	if (unlikely(vid < 0 || (q = vhost_txq(p, lc->idx)) < 0)) {
-		if (vid >= 0 && p->iommu_support)
-			vhost_iommu_nudge(p, vid);
 		st->drop[VHD_DROP_NOT_READY] += n;
 		return 0;
 	}

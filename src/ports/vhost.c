@@ -174,21 +174,23 @@ static void destroy_device(int vid)
 static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
 	struct vhd_port *p = port_of_vid(vid);
-	uint32_t bit, *mask;
+	struct vhd_qmask *mask;
 
 	/* Odd vrings are the guest's tx queues: polled while q < nr_qp,
 	 * librte_vhost itself skips disabled ones (the mask is for
 	 * port/show). Even ones are the guest's rx queues, our tx queues. */
-	if (p == NULL || p->conn_vid != vid || queue_id / 2 >= 32)
+	if (p == NULL || p->conn_vid != vid || queue_id / 2 >= VHD_MAX_QUEUES)
 		return 0;
-	bit = UINT32_C(1) << (queue_id / 2);
-	mask = queue_id & 1 ? &p->guest_txq_mask : &p->guest_rxq_mask;
-	if (enable && !(queue_id & 1))
-		__atomic_fetch_or(&p->guest_rxq_seen, bit, __ATOMIC_RELEASE);
-	if (enable)
-		__atomic_fetch_or(mask, bit, __ATOMIC_RELEASE);
-	else
-		__atomic_fetch_and(mask, ~bit, __ATOMIC_RELEASE);
+	/* With VIRTIO_F_IOMMU_PLATFORM, librte_vhost also reports a vring
+	 * not ready when an IOTLB invalidate covers its rings (QEMU sends one
+	 * on a global IOTLB flush in the guest), and ready again only once
+	 * they are translated anew: for a guest rx vring, that takes an
+	 * enqueue (its IOTLB miss). The guest did not disable it: it stays
+	 * in the mask, or no enqueue would ever bring it back. */
+	if (!enable && vhd_vhost_guard_in_iotlb_msg())
+		return 0;
+	mask = queue_id & 1 ? &p->guest_txq : &p->guest_rxq;
+	vhd_qmask_set(mask, queue_id / 2, enable);
 	/* QEMU sets up and enables one queue pair after the other: the
 	 * device is started (new_device) once the first is ready, and the
 	 * others come here. A tx vring enabled past nr_qp is polled from now
@@ -228,9 +230,8 @@ static int new_connection(int vid)
 	}
 	p->conn_vid = vid;
 	/* A new connection starts with no enabled queues. */
-	__atomic_store_n(&p->guest_rxq_seen, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
+	vhd_qmask_zero(&p->guest_rxq);
+	vhd_qmask_zero(&p->guest_txq);
 	__atomic_store_n(&p->nr_qp, 0, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -249,8 +250,8 @@ static void destroy_connection(int vid)
 	if (p && p->conn_vid == vid) {
 		p->conn_vid = -1;
 		/* port/show: no queue is enabled once the guest is gone. */
-		__atomic_store_n(&p->guest_rxq_mask, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&p->guest_txq_mask, 0, __ATOMIC_RELEASE);
+		vhd_qmask_zero(&p->guest_rxq);
+		vhd_qmask_zero(&p->guest_txq);
 	}
 }
 

@@ -484,12 +484,22 @@ static enum rte_vhost_msg_result reject(int vid, struct vu_msg_context *c,
 	return RTE_VHOST_MSG_RESULT_ERR;
 }
 
+/* The request librte_vhost is handling on this thread (vhost-events):
+ * its notifications (vring_state_changed) come before the next one. */
+static __thread uint32_t cur_request;
+
+bool vhd_vhost_guard_in_iotlb_msg(void)
+{
+	return cur_request == VU_IOTLB_MSG;
+}
+
 static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 {
 	struct vu_msg_context *c = msg;
 	char why[256];
 	const char *e;
 
+	cur_request = c->msg.request;
 	vhd_msg_fds_handled();
 	if (c->fd_num < 0 || c->fd_num > VU_MAX_FDS)
 		c->fd_num = 0; /* cannot happen: librte_vhost bounds it */

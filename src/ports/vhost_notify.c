@@ -65,7 +65,9 @@
 
 /* A server socket has one guest, 8 queue pairs polled but up to 256
  * vrings negotiable: room for the calls of many guests. */
-#define RELAY_MAX 8192
+#define RELAY_MAX   8192
+#define CHAN_SNDBUF (16 << 20) /* bytes: a backend channel's buffer */
+#define CHAN_BATCH  1024       /* messages relayed per wake-up */
 
 struct relay {
 	bool used;
@@ -120,13 +122,13 @@ static void relay_one(struct relay *r)
 
 static void drop_locked(struct relay *r);
 
-/* Up to a few dozen messages from librte_vhost's end of a backend
+/* Up to CHAN_BATCH messages from librte_vhost's end of a backend
  * channel, each passed on whole or not at all. */
 static void relay_chan(struct relay *r)
 {
 	char buf[4096];
 
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < CHAN_BATCH; i++) {
 		ssize_t n = recv(r->ours, buf, sizeof(buf), MSG_DONTWAIT);
 		ssize_t w;
 
@@ -333,6 +335,15 @@ int vhd_notify_take_chan(int vid, int guest_fd)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		       0, sv) < 0)
 		return -errno;
+	/* Room for CHAN_SNDBUF bytes of messages (each ~1 KiB with the
+	 * kernel's overhead) while the relay thread waits for a CPU: should
+	 * librte_vhost's end fill, its send fails and it logs every miss. A
+	 * pair's own queue has no length limit but this one (root may raise
+	 * it past wmem_max). */
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &(int){CHAN_SNDBUF},
+		       sizeof(int)) < 0)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){CHAN_SNDBUF},
+			   sizeof(int));
 	rc = add_relay(vid, VHD_NOTIFY_CHAN, true, sv[1], guest_fd);
 	if (rc < 0) {
 		close(sv[0]);
