@@ -602,7 +602,7 @@ def errors_protocol(d):
              "bridge/del": ([], ["a", "b"]),
              "bridge/list": (["a"],),
              "bridge/show": ([], ["a", "b"]),
-             "port/add": ([], ["a"] * 25),
+             "port/add": ([], ["a"] * 26),
              "port/del": ([], ["a", "b"]),
              "port/list": (["a"],),
              "port/show": ([], ["a", "b"]),

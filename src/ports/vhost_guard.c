@@ -75,10 +75,11 @@
  * spelt out; the payload union is sized as 22.11's (its largest member is
  * VhostUserCryptoSessionParam, 632 bytes).
  */
-#define VU_MAX_FDS	8
-#define VU_NEED_REPLY	(1u << 3)
-#define VU_VRING_NOFD	(1ull << 8)
-#define VU_PAYLOAD_SIZE 632
+#define VU_MAX_FDS	    8
+#define VU_NEED_REPLY	    (1u << 3)
+#define VU_VRING_NOFD	    (1ull << 8)
+#define VU_PAYLOAD_SIZE	    632
+#define VU_IOTLB_INVALIDATE 3 /* struct vhost_iotlb_msg's type */
 
 enum {
 	VU_SET_MEM_TABLE = 5,
@@ -124,6 +125,13 @@ struct vu_msg {
 			uint64_t mmap_size;
 			uint64_t mmap_offset;
 		} log;
+		struct {
+			uint64_t iova;
+			uint64_t size;
+			uint64_t uaddr;
+			uint8_t perm;
+			uint8_t type;
+		} iotlb;
 		uint8_t raw[VU_PAYLOAD_SIZE];
 	} payload;
 } __attribute__((packed));
@@ -533,6 +541,20 @@ static enum rte_vhost_msg_result guard_msg(int vid, void *msg)
 			return reject(vid, c, why);
 		}
 		c->fds[0] = ours;
+	} else if (c->msg.request == VU_IOTLB_MSG &&
+		   c->msg.payload.iotlb.type == VU_IOTLB_INVALIDATE) {
+		/* QEMU invalidates "everything from IOVA up" as [IOVA, 2^64)
+		 * (its notifier's range above the MSI window): librte_vhost
+		 * 22.11 computes iova + size, which wraps to 0, and then
+		 * invalidates neither the IOTLB entries nor the rings in it:
+		 * translations of reused IOVAs would stay stale, and vhostd
+		 * would read and write pages the guest gave to something
+		 * else. The same range less its last byte (no page starts
+		 * there). */
+		uint64_t top = UINT64_MAX - c->msg.payload.iotlb.iova;
+
+		if (c->msg.payload.iotlb.size > top)
+			c->msg.payload.iotlb.size = top;
 	} else if (c->msg.request == VU_GET_VRING_BASE) {
 		/* librte_vhost closes the vring's call fd. */
 		vhd_notify_drop(vid, c->msg.payload.u64 & 0xffffffff);

@@ -13,13 +13,15 @@ import guest  # noqa: E402
 # Guests boot with ipv6.disable=1: they send nothing but the ARP and ICMP
 # the test makes them send, so vhostd's FDB and counters are exact.
 
-def bridge_vhostd(t, ports, port_opts=None, **bridge):
+def bridge_vhostd(t, ports, port_opts=None, opts_of=None, **bridge):
     """Start vhostd with one learning bridge br0 (options BRIDGE) and a
     vhost-user port NAME, socket t.path("NAME.sock"), for each NAME: MODE
-    (server or client) of PORTS, each with the keys of PORT_OPTS too."""
+    (server or client) of PORTS, each with the keys of PORT_OPTS too, and
+    port NAME with those of OPTS_OF[NAME] (if any) on top."""
     return Vhostd(t, {"br0": dict({"mode": "learning"}, **bridge)},
                   {n: dict({"type": "vhost-user", "bridge": "br0", "mode": m,
-                            "path": t.path(n + ".sock")}, **(port_opts or {}))
+                            "path": t.path(n + ".sock")}, **dict(
+                                port_opts or {}, **(opts_of or {}).get(n, {})))
                    for n, m in ports.items()}).start()
 
 
