@@ -173,6 +173,11 @@ struct vhd_port {
 	int last_errno;
 	/* Control thread: counters at the last stats/clear. */
 	struct vhd_port_stats clear_base;
+	/* Control thread (sched.c): each rx queue's cost (n_rxq entries,
+	 * allocated once the port has a queue to poll), and the queues in
+	 * the lcores' lists. */
+	struct vhd_rxq_load *load;
+	struct vhd_qmask placed;
 
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
 } __rte_cache_aligned;
@@ -196,17 +201,30 @@ struct vhd_bridge {
 	struct vhd_portlist *ports;
 };
 
-/* One port's share of an lcore's polling: rx queues FIRST, FIRST + STRIDE,
- * ... below the number the port has live (vhd_port_nrxq). */
+/* One rx queue in an lcore's poll list (sched.c). PORT and Q are set
+ * before the list is published; CYCLES (TSC cycles of the polls that
+ * brought frames, through switching) and PKTS are written by the lcore
+ * that polls the list and nobody else; SEEN_* by the control thread (what
+ * it has added to the port's totals). */
 struct vhd_rxq {
 	uint16_t port;
-	uint16_t first;
-	uint16_t stride;
+	uint16_t q;
+	uint64_t cycles, pkts;
+	uint64_t seen_cycles, seen_pkts;
 };
 
 struct vhd_rxq_list {
 	uint16_t n;
 	struct vhd_rxq q[];
+};
+
+/* A queue's cost, summed from the lcores' lists by the control thread,
+ * with a snapshot of the cycles each second: the load placement uses is
+ * the difference across the window (sched.c). */
+#define VHD_LOAD_SAMPLES 6 /* a window of 5 s */
+struct vhd_rxq_load {
+	uint64_t cycles, pkts;
+	uint64_t snap[VHD_LOAD_SAMPLES], snap_pkts[VHD_LOAD_SAMPLES];
 };
 
 struct vhd_txbuf {
@@ -396,8 +414,35 @@ void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out);
 
 /* lcore.c: the poll loop and its tx buffers. */
 int vhd_lcore_main(void *arg);
+/* sched.c: which lcore polls which rx queue (why and how: there). All on
+ * the control thread.
+ * build: places every queue that should be polled by its measured load
+ * and publishes the lcores' lists (ports added or removed); -ENOMEM.
+ * poll: rebuilds when a port's queues to poll changed (a guest came, went,
+ * or enabled or disabled queue pairs); every control loop.
+ * tick: every second: the lcores' counters into the ports' loads, the
+ * load window, auto-rebalance when due.
+ * rebalance: re-places every queue now (rxq/rebalance); R says what
+ * moved and the lcores' estimated loads before and after.
+ * rxq_load: cycles queue Q of P cost over the window (0 until two ticks);
+ * rxq_window: those and its frames.
+ * lcore_window: datapath lcore L's busy and idle TSC cycles and received
+ * frames over the window; -ENODATA until two ticks. */
+struct vhd_sched_report {
+	unsigned int queues, moved;
+	double var_before, var_after, improvement; /* cycles^2, cycles^2, % */
+	uint64_t load_before[VHD_MAX_DP_LCORES], load_after[VHD_MAX_DP_LCORES];
+};
 int vhd_sched_build(void);
 void vhd_sched_free(void);
+void vhd_sched_poll(void);
+void vhd_sched_tick(void);
+int vhd_sched_rebalance(struct vhd_sched_report *r);
+uint64_t vhd_sched_rxq_load(const struct vhd_port *p, uint16_t q);
+void vhd_sched_rxq_window(const struct vhd_port *p, uint16_t q,
+			  uint64_t *cycles, uint64_t *pkts);
+int vhd_sched_lcore_window(uint16_t l, uint64_t *busy, uint64_t *idle,
+			   uint64_t *rx_pkts);
 void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port);
 
 int vhd_lcore_alloc(struct vhd_lcore *lc);

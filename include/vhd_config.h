@@ -126,6 +126,12 @@ struct vhd_port_conf {
 	 * applies). */
 	uint32_t ingress_rate_kbps;
 	uint32_t ingress_burst_kbytes;
+	/* rxq-affinity = Q:CPU,...: rx queue Q is polled by the datapath
+	 * lcore on CPU (one of [vhostd] lcores). */
+	uint16_t n_affinity;
+	struct {
+		uint16_t q, cpu;
+	} affinity[VHD_MAX_QUEUES];
 	int line; /* where the section starts */
 };
 
@@ -186,6 +192,14 @@ struct vhd_config {
 	 * mode (VHD_SOCKET_MODE_DEFAULT). */
 	char socket_group[VHD_GROUP_MAX];
 	uint32_t socket_mode;
+	/* auto-rebalance (OVS's pmd-auto-lb): every auto_rebalance_interval
+	 * seconds, when an lcore was at least auto_rebalance_load % busy,
+	 * re-place the rx queues if that lowers the variance of the lcores'
+	 * loads by auto_rebalance_improvement %. */
+	bool auto_rebalance;
+	uint32_t auto_rebalance_interval;    /* seconds */
+	uint32_t auto_rebalance_load;	     /* percent */
+	uint32_t auto_rebalance_improvement; /* percent */
 	struct vhd_bridge_conf bridges[VHD_MAX_BRIDGES];
 	uint16_t n_bridges; /* slots in use or used: bridges[0..n_bridges) */
 	struct vhd_port_conf ports[VHD_MAX_PORTS];

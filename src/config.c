@@ -450,10 +450,22 @@ static int get_mode(struct ctx *c, const char *key, uint32_t def, uint32_t *out)
 
 static int parse_global(struct ctx *c, struct vhd_config *conf)
 {
-	static const char *const keys[] = {
-	    "lcores",	     "main-lcore",   "socket-mem",  "mbufs",
-	    "file-prefix",   "huge-dir",     "log-level",   "control",
-	    "control-group", "socket-group", "socket-mode", NULL};
+	static const char *const keys[] = {"lcores",
+					   "main-lcore",
+					   "socket-mem",
+					   "mbufs",
+					   "file-prefix",
+					   "huge-dir",
+					   "log-level",
+					   "control",
+					   "control-group",
+					   "socket-group",
+					   "socket-mode",
+					   "auto-rebalance",
+					   "auto-rebalance-interval",
+					   "auto-rebalance-load",
+					   "auto-rebalance-improvement",
+					   NULL};
 	uint32_t v;
 	const char *s;
 
@@ -498,9 +510,18 @@ static int parse_global(struct ctx *c, struct vhd_config *conf)
 		return bad(c, "control", "too long for a unix socket");
 	if (conf->control_group[0] && !valid_name(conf->control_group))
 		return bad(c, "control-group", "not a group name");
+	/* OVS's defaults: pmd-auto-lb-rebal-interval 1 min,
+	 * -load-threshold 95 %, -improvement-threshold 25 %. */
 	return get_group(c, "socket-group", "", conf->socket_group) ||
 	       get_mode(c, "socket-mode", VHD_SOCKET_MODE_DEFAULT,
-			&conf->socket_mode);
+			&conf->socket_mode) ||
+	       get_bool(c, "auto-rebalance", false, &conf->auto_rebalance) ||
+	       get_u32(c, "auto-rebalance-interval", 5, 86400, 60,
+		       &conf->auto_rebalance_interval) ||
+	       get_u32(c, "auto-rebalance-load", 0, 100, 95,
+		       &conf->auto_rebalance_load) ||
+	       get_u32(c, "auto-rebalance-improvement", 1, 100, 25,
+		       &conf->auto_rebalance_improvement);
 }
 
 static int parse_bridge(struct ctx *c, const char *name,
@@ -656,6 +677,60 @@ static int parse_police(struct ctx *c, struct vhd_port_conf *pc)
 	return 0;
 }
 
+/* rxq-affinity = Q:CPU[,Q:CPU...] (OVS's other_config:pmd-rxq-affinity):
+ * each queue once, each CPU a datapath lcore's. */
+static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
+			  struct vhd_port_conf *pc)
+{
+	const char *v = get(c, "rxq-affinity");
+	uint16_t max_q =
+	    pc->type == VHD_PORT_VHOST ? VHD_MAX_QUEUES : pc->queues;
+	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
+
+	pc->n_affinity = 0;
+	if (v == NULL)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		uint32_t q, cpu;
+		bool lcore = false;
+
+		if (colon == NULL)
+			return bad(c, "rxq-affinity",
+				   "expected QUEUE:CPU[,QUEUE:CPU...] such as "
+				   "'0:1,1:2'");
+		*colon = '\0';
+		if (parse_u32(trim(tok), 0, max_q - 1u, &q) ||
+		    parse_u32(trim(colon + 1), 0, 1023, &cpu))
+			return fail(c->p,
+				    key_line(c->p, c->sec, "rxq-affinity"),
+				    c->sec, "rxq-affinity",
+				    "'%s:%s': queue 0-%u : CPU expected", tok,
+				    colon + 1, max_q - 1u);
+		for (uint16_t i = 0; i < conf->n_dp; i++)
+			lcore |= conf->dp_cpus[i] == cpu;
+		if (!lcore)
+			return fail(
+			    c->p, key_line(c->p, c->sec, "rxq-affinity"),
+			    c->sec, "rxq-affinity",
+			    "CPU %u is not one of [vhostd] lcores", cpu);
+		for (uint16_t i = 0; i < pc->n_affinity; i++)
+			if (pc->affinity[i].q == q)
+				return fail(
+				    c->p,
+				    key_line(c->p, c->sec, "rxq-affinity"),
+				    c->sec, "rxq-affinity",
+				    "queue %u given twice", q);
+		pc->affinity[pc->n_affinity].q = (uint16_t)q;
+		pc->affinity[pc->n_affinity++].cpu = (uint16_t)cpu;
+	}
+	if (pc->n_affinity == 0)
+		return bad(c, "rxq-affinity", "empty");
+	return 0;
+}
+
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
@@ -663,7 +738,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 #define PORT_KEYS                                                       \
 	"type", "bridge", "vlan-mode", "tag", "trunks", "allowed-macs", \
 	    "mac-learn-limit", "mtu", "ingress-rate-kbps",              \
-	    "ingress-burst-kbytes"
+	    "ingress-burst-kbytes", "rxq-affinity"
 	static const char *const vhost_keys[] = {
 	    PORT_KEYS,	   "path",	    "mode", "socket-group",
 	    "socket-mode", "iommu-support", NULL};
@@ -726,7 +801,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 				   "only for mode = server (the other side "
 				   "makes a client port's socket)");
 		pc->queues = 1;
-		return get_bool(c, "iommu-support", false,
+		return parse_affinity(c, conf, pc) ||
+		       get_bool(c, "iommu-support", false,
 				&pc->iommu_support) ||
 		       get_group(c, "socket-group", conf->socket_group,
 				 pc->socket_group) ||
@@ -744,7 +820,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	if (get_u32(c, "tx-desc", 64, 8192, 1024, &v))
 		return -1;
 	pc->tx_desc = (uint16_t)v;
-	return 0;
+	return parse_affinity(c, conf, pc);
 }
 
 /* The value of DEVARGS' "iface=" option (net_tap, net_af_packet: the
@@ -823,6 +899,9 @@ static void defaults(struct vhd_config *conf, const char *file)
 	snprintf(conf->control, sizeof(conf->control), "%s",
 		 VHD_CONTROL_DEFAULT);
 	conf->socket_mode = VHD_SOCKET_MODE_DEFAULT;
+	conf->auto_rebalance_interval = 60;
+	conf->auto_rebalance_load = 95;
+	conf->auto_rebalance_improvement = 25;
 }
 
 int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
@@ -1229,6 +1308,13 @@ char *vhd_config_format(const struct vhd_config *c)
 	if (c->socket_group[0])
 		put(&t, "socket-group = %s\n", c->socket_group);
 	put(&t, "socket-mode = %04o\n", c->socket_mode);
+	if (c->auto_rebalance)
+		put(&t,
+		    "auto-rebalance = yes\nauto-rebalance-interval = %u\n"
+		    "auto-rebalance-load = %u\n"
+		    "auto-rebalance-improvement = %u\n",
+		    c->auto_rebalance_interval, c->auto_rebalance_load,
+		    c->auto_rebalance_improvement);
 	for (uint16_t b = 0; b < c->n_bridges; b++) {
 		const struct vhd_bridge_conf *bc = &c->bridges[b];
 
@@ -1285,6 +1371,11 @@ char *vhd_config_format(const struct vhd_config *c)
 		if (pc->ingress_burst_kbytes)
 			put(&t, "ingress-burst-kbytes = %u\n",
 			    pc->ingress_burst_kbytes);
+		for (uint16_t k = 0; k < pc->n_affinity; k++)
+			put(&t, "%s%u:%u%s",
+			    k ? "," : "rxq-affinity = ", pc->affinity[k].q,
+			    pc->affinity[k].cpu,
+			    k + 1 == pc->n_affinity ? "\n" : "");
 	}
 	if (t.oom) {
 		free(t.s);

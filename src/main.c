@@ -206,8 +206,9 @@ static unsigned int pool_size(const struct vhd_config *c)
 }
 
 /* The control thread's loop: the control socket (every change to the
- * switch is made from here), captures, and once a second the clock, FDB
- * aging and the lcore load samples. */
+ * switch is made from here), captures, the rx schedule as guests' queues
+ * come and go, and once a second the clock, FDB aging and the load
+ * samples (and auto-rebalance). */
 static void control_loop(void)
 {
 	uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
@@ -219,6 +220,7 @@ static void control_loop(void)
 		vhd_capture_poll();
 		vhd_vhost_guard_poll();
 		vhd_notify_watchdog();
+		vhd_sched_poll();
 		__atomic_store_n(
 		    &vhd_clock,
 		    (uint32_t)((rte_get_timer_cycles() - start) / hz),
@@ -229,7 +231,7 @@ static void control_loop(void)
 		for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++)
 			if (vhd_bridges[b])
 				vhd_bridge_age(vhd_bridges[b]);
-		vhd_cmd_lcores_tick();
+		vhd_sched_tick();
 	}
 }
 

@@ -227,6 +227,7 @@ static void port_remove(uint16_t slot)
 		memset(&lc->memo[slot], 0, sizeof(lc->memo[slot]));
 		memset(&lc->meter[slot], 0, sizeof(lc->meter[slot]));
 	}
+	free(p->load);
 	rte_free(p);
 	vhd_config_del_port(vhd_running, slot);
 }

@@ -345,14 +345,15 @@ def test_police(t):
                  (rate, burst) and "drop_policed" in ps["stats"] and
                  "drop_policed" in tel,
                  "%s: port show %s, telemetry %s" % (n, ps, tel))
-    # A policed port's rx queues are one lcore's; the others' spread.
+    # A policed port's rx queues are one lcore's (the others go where
+    # there is least load, then fewest queues).
     lc = d.ctl("lcores")
     polled = {}
     for e in lc:
         for q in e["rxqs"]:
             polled.setdefault(q["port"], set()).add(e["lcore"])
     vt.check(len(polled.get("pa", ())) == 1 and
-             len(polled.get("pb", ())) == len(lc),
+             len(polled.get("pb", ())) >= 1,
              "lcores: pa by %s, pb by %s: %s" % (polled.get("pa"),
                                                  polled.get("pb"), lc))
     qs = [(q["port"], q["queue"]) for e in lc for q in e["rxqs"]]

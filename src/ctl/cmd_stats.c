@@ -18,42 +18,10 @@
 #include "cmds.h"
 #include "vhd.h"
 
-#define LOAD_SAMPLES 6 /* lcores: the last 5 s */
-
-struct load_sample {
-	uint64_t busy, idle, rx_pkts;
-};
-
-static struct load_sample samples[VHD_MAX_DP_LCORES][LOAD_SAMPLES];
-static unsigned int n_samples, next_sample;
-
-static uint64_t lcore_rx_pkts(const struct vhd_lcore *lc)
-{
-	uint64_t n = 0;
-
-	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
-		if (vhd_ports[i])
-			n += lc->stats[i].rx_pkts;
-	return n;
-}
-
-void vhd_cmd_lcores_tick(void)
-{
-	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
-		const struct vhd_lcore *lc = &vhd_lcores[l];
-
-		samples[l][next_sample] = (struct load_sample){
-		    .busy = lc->busy_cycles,
-		    .idle = lc->idle_cycles,
-		    .rx_pkts = lcore_rx_pkts(lc),
-		};
-	}
-	next_sample = (next_sample + 1) % LOAD_SAMPLES;
-	if (n_samples < LOAD_SAMPLES)
-		n_samples++;
-}
-
-static json_t *lcore_rxqs(const struct vhd_lcore *lc)
+/* One lcore's queues, each with its share of the lcore's cycles over the
+ * window (OVS's pmd-rxq-show "usage") and its frames per second. */
+static json_t *lcore_rxqs(const struct vhd_lcore *lc, uint64_t total,
+			  double secs)
 {
 	const struct vhd_rxq_list *rl = lc->rxq;
 	json_t *a = json_array();
@@ -61,23 +29,24 @@ static json_t *lcore_rxqs(const struct vhd_lcore *lc)
 	for (uint16_t i = 0; rl && i < rl->n; i++) {
 		const struct vhd_rxq *e = &rl->q[i];
 		const struct vhd_port *p = vhd_ports[e->port];
+		uint64_t load = 0, pkts = 0;
 
 		if (p == NULL)
 			continue;
-		for (uint16_t q = e->first; q < vhd_port_nrxq(p);
-		     q += e->stride)
-			json_array_append_new(a,
-					      json_pack("{s:s,s:i}", "port",
-							p->name, "queue", q));
+		vhd_sched_rxq_window(p, e->q, &load, &pkts);
+		json_array_append_new(
+		    a, json_pack(
+			   "{s:s,s:i,s:f,s:I}", "port", p->name, "queue", e->q,
+			   "share_pct",
+			   total ? 100.0 * (double)load / (double)total : 0.0,
+			   "pps",
+			   (json_int_t)(secs > 0 ? (double)pkts / secs : 0)));
 	}
 	return a;
 }
 
 void vhd_cmd_lcores(struct vhd_ctl_req *req, int argc, const char *const *argv)
 {
-	unsigned int newest = (next_sample + LOAD_SAMPLES - 1) % LOAD_SAMPLES;
-	unsigned int oldest =
-	    n_samples < LOAD_SAMPLES ? 0 : next_sample % LOAD_SAMPLES;
 	double hz = (double)rte_get_tsc_hz();
 	json_t *a = json_array();
 
@@ -85,25 +54,60 @@ void vhd_cmd_lcores(struct vhd_ctl_req *req, int argc, const char *const *argv)
 	RTE_SET_USED(argv);
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {
 		const struct vhd_lcore *lc = &vhd_lcores[l];
-		const struct load_sample *o = &samples[l][oldest],
-					 *n = &samples[l][newest];
-		uint64_t busy = n->busy - o->busy, idle = n->idle - o->idle;
-		double secs = (double)(busy + idle) / hz;
-		double pct = busy + idle
-				 ? 100.0 * (double)busy / (double)(busy + idle)
-				 : 0.0;
-		json_int_t pps =
-		    n_samples > 1 && secs > 0
-			? (json_int_t)((double)(n->rx_pkts - o->rx_pkts) / secs)
-			: 0;
+		uint64_t busy = 0, idle = 0, rx = 0;
+		double secs, pct;
 
+		vhd_sched_lcore_window(l, &busy, &idle, &rx);
+		secs = (double)(busy + idle) / hz;
+		pct = busy + idle ? 100.0 * (double)busy / (double)(busy + idle)
+				  : 0.0;
 		json_array_append_new(
-		    a, json_pack("{s:i,s:i,s:f,s:I,s:o}", "lcore", lc->lcore_id,
-				 "cpu", rte_lcore_to_cpu_id((int)lc->lcore_id),
-				 "busy_pct", pct, "pps", pps, "rxqs",
-				 lcore_rxqs(lc)));
+		    a, json_pack("{s:i,s:i,s:i,s:f,s:I,s:o}", "lcore",
+				 lc->lcore_id, "cpu",
+				 rte_lcore_to_cpu_id((int)lc->lcore_id), "numa",
+				 (int)rte_lcore_to_socket_id(lc->lcore_id),
+				 "busy_pct", pct, "pps",
+				 (json_int_t)(secs > 0 ? (double)rx / secs : 0),
+				 "rxqs", lcore_rxqs(lc, busy + idle, secs)));
 	}
 	vhd_ctl_ok(req, a);
+}
+
+static json_t *loads_json(const uint64_t *load, double hz)
+{
+	json_t *a = json_array();
+
+	/* Cycles over the window, as a share of one lcore's window. */
+	for (uint16_t l = 0; l < vhd_n_lcores; l++)
+		json_array_append_new(a,
+				      json_real(100.0 * (double)load[l] /
+						(hz * (VHD_LOAD_SAMPLES - 1))));
+	return a;
+}
+
+void vhd_cmd_rxq_rebalance(struct vhd_ctl_req *req, int argc,
+			   const char *const *argv)
+{
+	struct vhd_sched_report r;
+	double hz = (double)rte_get_tsc_hz();
+	int rc;
+
+	RTE_SET_USED(argc);
+	RTE_SET_USED(argv);
+	rc = vhd_sched_rebalance(&r);
+	if (rc < 0) {
+		vhd_ctl_err(req, -rc, "rebalance failed: %s", strerror(-rc));
+		return;
+	}
+	VHD_LOG(INFO, main,
+		"rxq rebalance: %u of %u queues moved, estimated improvement "
+		"%.0f %%",
+		r.moved, r.queues, r.improvement);
+	vhd_ctl_ok(req,
+		   json_pack("{s:i,s:i,s:f,s:o,s:o}", "queues", r.queues,
+			     "moved", r.moved, "improvement_pct", r.improvement,
+			     "load_pct_before", loads_json(r.load_before, hz),
+			     "load_pct_after", loads_json(r.load_after, hz)));
 }
 
 /* Port PORT's counters less those at its last clear. */

@@ -21,10 +21,9 @@ vhd_ctl_fn vhd_cmd_config_show, vhd_cmd_config_save;
 struct vhd_port_stats;
 json_t *vhd_port_stats_json(const struct vhd_port_stats *s);
 
-/* cmd_stats.c: counters and lcore load. */
-vhd_ctl_fn vhd_cmd_stats, vhd_cmd_stats_clear, vhd_cmd_lcores;
-/* Once a second from the control loop: sample each lcore's load. */
-void vhd_cmd_lcores_tick(void);
+/* cmd_stats.c: counters, lcore and rx queue load, rebalance. */
+vhd_ctl_fn vhd_cmd_stats, vhd_cmd_stats_clear, vhd_cmd_lcores,
+    vhd_cmd_rxq_rebalance;
 
 /* cmd_capture.c */
 vhd_ctl_fn vhd_cmd_capture;

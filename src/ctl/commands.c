@@ -20,8 +20,8 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
      "[socket-group=G] [socket-mode=0660] [iommu-support=yes] | NAME bridge=B type=ethdev "
      "devargs=D [queues=N] [rx-desc=N] [tx-desc=N]; both: [vlan-mode=M] "
      "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N] "
-     "[ingress-rate-kbps=N] [ingress-burst-kbytes=N]",
-     1, 25, vhd_cmd_port_add,
+     "[ingress-rate-kbps=N] [ingress-burst-kbytes=N] [rxq-affinity=Q:CPU,...]",
+     1, 26, vhd_cmd_port_add,
      "add a port to a bridge"},
     {"port/del", "NAME", 1, 1, vhd_cmd_port_del,
      "delete a port (its guest is disconnected)"},
@@ -41,7 +41,10 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
     {"stats/clear", "[PORT]", 0, 1, vhd_cmd_stats_clear,
      "start the counters of stats from zero"},
     {"lcores", "", 0, 0, vhd_cmd_lcores,
-     "datapath lcores: rx queues polled, busy share, packets/s"},
+     "datapath lcores: busy share, packets/s, and each rx queue polled with "
+     "its share of the lcore and packets/s (the last 5 s)"},
+    {"rxq/rebalance", "", 0, 0, vhd_cmd_rxq_rebalance,
+     "place every rx queue on the lcores again by its measured load"},
     {"capture", "PORT FILE [count=N] [duration=S] [dir=rx|tx|both]", 2, 5,
      vhd_cmd_capture, "write a port's frames to a pcapng file"},
     {"config/show", "", 0, 0, vhd_cmd_config_show,

@@ -64,6 +64,7 @@ static const char usage_text[] =
     "           either with [vlan-mode=M] [tag=N] [trunks=L]\n"
     "           [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N]\n"
     "           [ingress-rate-kbps=N] [ingress-burst-kbytes=N]\n"
+    "           [rxq-affinity=Q:CPU,...]\n"
     "  port del NAME                       delete a port\n"
     "  port list                           every port\n"
     "  port show NAME                      a port's state and counters\n"
@@ -73,7 +74,10 @@ static const char usage_text[] =
     "  fdb flush [BRIDGE]                  remove the learned entries\n"
     "  stats [PORT]                        port counters\n"
     "  stats clear [PORT]                  start the counters from zero\n"
-    "  lcores                              datapath lcores and their load\n"
+    "  lcores                              datapath lcores, their load and\n"
+    "                                      each rx queue's share of it\n"
+    "  rxq rebalance                       place the rx queues again by\n"
+    "                                      their measured load\n"
     "  capture PORT FILE [count=N] [duration=S] [dir=rx|tx|both]\n"
     "                                      write frames to a pcapng file\n"
     "                                      until done or Ctrl-C\n"
@@ -97,9 +101,10 @@ static const char usage_text[] =
 
 /* Methods named by two words; any other command is its first word. */
 static const char *const two_words[] = {
-    "bridge/add", "bridge/del", "bridge/list", "bridge/show", "port/add",
-    "port/del",	  "port/list",	"port/show",   "fdb/show",    "fdb/add",
-    "fdb/del",	  "fdb/flush",	"stats/clear", "config/show", "config/save"};
+    "bridge/add",  "bridge/del",  "bridge/list", "bridge/show",
+    "port/add",	   "port/del",	  "port/list",	 "port/show",
+    "fdb/show",	   "fdb/add",	  "fdb/del",	 "fdb/flush",
+    "stats/clear", "config/show", "config/save", "rxq/rebalance"};
 
 /* Exit with a usage error if GROUP is the first word of two-word commands
  * (SUB, if given, not being one of its second words). */
@@ -492,7 +497,6 @@ static void print_human(const char *method, const json_t *r)
 	      "drop_no_dest", "drop_invalid", "drop_not_ready", "drop_tx_full",
 	      "drop_vlan", "drop_no_mbuf", "drop_spoof", "drop_mtu",
 	      "drop_policed"}},
-	    {"lcores", {"lcore", "cpu", "busy_pct", "pps", "rxqs"}},
 	};
 	size_t i;
 	json_t *e;
@@ -512,6 +516,47 @@ static void print_human(const char *method, const json_t *r)
 			printf("%s%s%s\n", w, u && *u ? " " : "", u ? u : "");
 			free(w);
 		}
+		return;
+	}
+	if (strcmp(method, "lcores") == 0 && json_is_array(r)) {
+		/* One row per queue, as OVS's pmd-rxq-show lists them. */
+		static const char *const keys[] = {
+		    "lcore", "cpu",   "numa",	   "busy_pct", "lcore_pps",
+		    "port",  "queue", "share_pct", "pps",      NULL};
+		json_t *rows = json_array(), *q;
+		size_t j;
+
+		json_array_foreach(r, i, e)
+		{
+			json_t *qs = json_object_get(e, "rxqs");
+			json_t *base =
+			    json_pack("{s:O,s:O,s:O,s:O,s:O}", "lcore",
+				      json_object_get(e, "lcore"), "cpu",
+				      json_object_get(e, "cpu"), "numa",
+				      json_object_get(e, "numa"), "busy_pct",
+				      json_object_get(e, "busy_pct"),
+				      "lcore_pps", json_object_get(e, "pps"));
+
+			if (base == NULL)
+				continue;
+			if (json_array_size(qs) == 0) {
+				json_object_set_new(base, "port",
+						    json_string("-"));
+				json_array_append_new(rows, base);
+				continue;
+			}
+			json_array_foreach(qs, j, q)
+			{
+				json_t *row = json_deep_copy(base);
+
+				json_object_update(row, q);
+				json_array_append_new(rows, row);
+			}
+			json_decref(base);
+		}
+		if (json_array_size(rows))
+			print_table(rows, keys);
+		json_decref(rows);
 		return;
 	}
 	if (strcmp(method, "config/show") == 0 && json_is_object(r)) {

@@ -443,7 +443,7 @@ class Guest:
             "--stats-period=1"]) + [
                       "--no-flush-rx", "--nb-cores=1",
                       "--rxq=%d" % queues, "--txq=%d" % queues,
-                      "--total-num-mbufs=4096"]
+                      "--total-num-mbufs=%d" % max(4096, queues * 1024)]
         if peer:
             self.argv += ["--eth-peer=0,%s" % peer]
         if mtu:

@@ -62,6 +62,7 @@ F_INDIRECT_DESC = 28
 F_EVENT_IDX = 29
 F_PROTOCOL_FEATURES = 30
 F_VERSION_1 = 32
+F_MQ = 22
 F_IOMMU_PLATFORM = 33  # VIRTIO_F_ACCESS_PLATFORM
 F_RING_PACKED = 34
 F_LOG_ALL = 26
@@ -552,9 +553,11 @@ class Guest:
     backend channel (self.chan), PAGE bytes at a time."""
 
     def __init__(self, path, mem_size=4 << 20, num=256, packed=False,
-                 features=None, timeout=5.0, iommu=False, page=4096):
+                 features=None, timeout=5.0, iommu=False, page=4096,
+                 queues=1):
         self.fe = Frontend(path, timeout=timeout)
-        self.mem = Memory(mem_size)
+        # Each ring: descriptors, indexes and NUM 2 KiB buffers.
+        self.mem = Memory(max(mem_size, 2 * queues * (num * 2048 + 20480)))
         self.iommu, self.page = iommu, page
         self.chan = None
         self.misses = 0
@@ -563,12 +566,15 @@ class Guest:
                 (1 << F_MRG_RXBUF)) if features is None else features
         if iommu:
             want |= 1 << F_IOMMU_PLATFORM
+        if queues > 1:
+            want |= 1 << F_MQ
         self.features = offered & want
         self.fe.u64(SET_FEATURES, self.features)
         self.fe.request(SET_OWNER)
         if self.features & (1 << F_PROTOCOL_FEATURES):
             pf = self.fe.get_protocol_features() & (
-                (1 << PF_REPLY_ACK) | ((1 << PF_SLAVE_REQ) if iommu else 0))
+                (1 << PF_REPLY_ACK) | ((1 << PF_SLAVE_REQ) if iommu else 0) |
+                ((1 << PF_MQ) if queues > 1 else 0))
             self.fe.u64(SET_PROTOCOL_FEATURES, pf)
             if iommu:
                 # As QEMU: a socket pair, one end to the backend.
@@ -578,13 +584,18 @@ class Guest:
                 theirs.close()
                 self.chan.setblocking(False)
         self.fe.set_mem_table([self.mem.region()], [self.mem.fd])
-        self.rxq = SplitRing(self.mem, num)  # vring 0: backend -> guest
-        self.txq = SplitRing(self.mem, num)  # vring 1: guest -> backend
-        self.rxq.post_rx()
-        self.rxq.setup(self.fe, 0, iova=iommu)
-        self.txq.setup(self.fe, 1, iova=iommu)
+        # Queue pair i: vring 2i backend -> guest, 2i + 1 guest -> backend.
+        self.rxqs, self.txqs = [], []
+        for i in range(queues):
+            rxq, txq = SplitRing(self.mem, num), SplitRing(self.mem, num)
+            rxq.post_rx()
+            rxq.setup(self.fe, 2 * i, iova=iommu)
+            txq.setup(self.fe, 2 * i + 1, iova=iommu)
+            self.rxqs.append(rxq)
+            self.txqs.append(txq)
+        self.rxq, self.txq = self.rxqs[0], self.txqs[0]
         if self.features & (1 << F_PROTOCOL_FEATURES):
-            for i in (0, 1):
+            for i in range(2 * queues):
                 self.fe.vring_state(SET_VRING_ENABLE, i, 1)
 
     def iotlb(self, kind, iova, size, perm=IOTLB_RW):
