@@ -707,8 +707,9 @@ static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
 			return fail(c->p,
 				    key_line(c->p, c->sec, "rxq-affinity"),
 				    c->sec, "rxq-affinity",
-				    "'%s:%s': queue 0-%u : CPU expected", tok,
-				    colon + 1, max_q - 1u);
+				    "'%s:%s': expected QUEUE:CPU with QUEUE "
+				    "from 0 to %u",
+				    tok, colon + 1, max_q - 1u);
 		for (uint16_t i = 0; i < conf->n_dp; i++)
 			lcore |= conf->dp_cpus[i] == cpu;
 		if (!lcore)
@@ -728,6 +729,13 @@ static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
 	}
 	if (pc->n_affinity == 0)
 		return bad(c, "rxq-affinity", "empty");
+	/* One meter per policed port: its queues are one lcore's. */
+	for (uint16_t i = 1; i < pc->n_affinity; i++)
+		if (pc->ingress_rate_kbps &&
+		    pc->affinity[i].cpu != pc->affinity[0].cpu)
+			return bad(c, "rxq-affinity",
+				   "a policed port's rx queues are polled by "
+				   "one lcore: name one CPU");
 	return 0;
 }
 

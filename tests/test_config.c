@@ -525,6 +525,57 @@ static void test_runtime(void)
 	}
 }
 
+/* rxq-affinity, auto-rebalance, iommu-support: accepted, kept, and
+ * every bad value refused with its line. */
+static void test_sched_keys(void)
+{
+	EXPECT(load("[vhostd]\nlcores = 1\nauto-rebalance = yes\n"
+		    "auto-rebalance-interval = 10\n"
+		    "[bridge b]\n[port p]\ntype = vhost-user\npath = /x.sock\n"
+		    "bridge = b\nrxq-affinity = 0:1,3:1\niommu-support = yes\n"
+		    "[port e]\ntype = ethdev\ndevargs = net_null0\n"
+		    "queues = 2\nbridge = b\nrxq-affinity = 1:1\n") == 0,
+	       "%s", err);
+	EXPECT(conf.auto_rebalance && conf.auto_rebalance_interval == 10 &&
+		   conf.auto_rebalance_load == 95 &&
+		   conf.auto_rebalance_improvement == 25,
+	       "auto-rebalance");
+	EXPECT(conf.ports[0].n_affinity == 2 &&
+		   conf.ports[0].affinity[1].q == 3 &&
+		   conf.ports[0].affinity[1].cpu == 1 &&
+		   conf.ports[0].iommu_support,
+	       "p");
+	EXPECT(conf.ports[1].n_affinity == 1 &&
+		   conf.ports[1].affinity[0].q == 1,
+	       "e");
+	EXPECT(load("[bridge b]\n") == 0 && !conf.auto_rebalance &&
+		   conf.auto_rebalance_interval == 60,
+	       "defaults");
+	refused("[vhostd]\nlcores = 1\n[bridge b]\n[port p]\n"
+		"type = vhost-user\npath = /x\nbridge = b\n"
+		"rxq-affinity = 0:0\n",
+		"pin off the lcores",
+		":8:", "rxq-affinity: CPU 0 is not one of [vhostd] lcores");
+	refused("[vhostd]\nlcores = 1\n[bridge b]\n[port e]\n"
+		"type = ethdev\ndevargs = net_null0\nbridge = b\n"
+		"rxq-affinity = 1:1\n",
+		"queue past queues", ":8:", "with QUEUE from 0 to 0");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nrxq-affinity = 0:1,0:1\n",
+		"queue twice", ":6:", "queue 0 given twice");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\nrxq-affinity = 1\n",
+		"no colon", ":6:", "expected QUEUE:CPU");
+	refused("[vhostd]\nauto-rebalance = sometimes\n", "not a bool",
+		":2:", "auto-rebalance: 'sometimes' is not yes or no");
+	refused("[vhostd]\nauto-rebalance-improvement = 0\n", "0 %",
+		":2:", "not a number from 1 to 100");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\niommu-support = maybe\n",
+		"iommu maybe",
+		":6:", "iommu-support: 'maybe' is not yes or no");
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -537,6 +588,7 @@ int main(void)
 	UNIT_CASE(test_police);
 	UNIT_CASE(test_cpus);
 	UNIT_CASE(test_errors);
+	UNIT_CASE(test_sched_keys);
 	UNIT_CASE(test_missing_file);
 	UNIT_CASE(test_runtime);
 	unlink(path);
