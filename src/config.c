@@ -29,7 +29,9 @@
 
 #include "vhd_config.h"
 
-#define MAX_KEYS 2048
+/* Lines with a section or a key: room for VHD_MAX_PORTS ports with every
+ * key they take, and VHD_MAX_BRIDGES bridges. */
+#define MAX_KEYS 32768
 
 struct key_line {
 	char sec[CFG_NAME_LEN];

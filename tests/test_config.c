@@ -576,6 +576,27 @@ static void test_sched_keys(void)
 		":6:", "iommu-support: 'maybe' is not yes or no");
 }
 
+/* A file with VHD_MAX_PORTS ports, each with a few keys, loads; one more
+ * port is refused. */
+static void test_many_ports(void)
+{
+	size_t cap = (VHD_MAX_PORTS + 2) * 160 + 64, n = 0;
+	char *t = malloc(cap);
+
+	n += (size_t)snprintf(t + n, cap - n, "[bridge b]\n");
+	for (int i = 0; i <= VHD_MAX_PORTS; i++)
+		n += (size_t)snprintf(t + n, cap - n,
+				      "[port p%d]\ntype = vhost-user\n"
+				      "path = /run/p%d.sock\nbridge = b\n"
+				      "mode = server\nmtu = 1500\n",
+				      i, i);
+	refused(t, "1025 ports", ":6146:", "more than 1024 ports");
+	*strstr(t, "[port p1024]") = '\0';
+	EXPECT(load(t) == 0, "1024 ports: %s", err);
+	EXPECT(conf.n_ports == VHD_MAX_PORTS, "ports %u", conf.n_ports);
+	free(t);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -589,6 +610,7 @@ int main(void)
 	UNIT_CASE(test_cpus);
 	UNIT_CASE(test_errors);
 	UNIT_CASE(test_sched_keys);
+	UNIT_CASE(test_many_ports);
 	UNIT_CASE(test_missing_file);
 	UNIT_CASE(test_runtime);
 	unlink(path);

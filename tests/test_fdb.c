@@ -77,6 +77,27 @@ static void test_learn_lookup(void)
 	vhd_fdb_free(&f);
 }
 
+/* A new MAC twice in one burst, not next to itself (the bridge skips only
+ * adjacent repeats): one entry, counted once for the table and the port. */
+static void test_repeat_in_burst(void)
+{
+	struct vhd_fdb f;
+	struct vhd_bridge_stats st = {0};
+	uint64_t k[5] = {key(1), key(2), key(1), key(3), key(2)};
+
+	EXPECT(vhd_fdb_create(&f, "t_repeat", 1024, rcu) == 0, "create");
+	vhd_fdb_learn(&f, k, 5, 4, 0, 100, &st);
+	EXPECT(vhd_fdb_count(&f) == 3, "count %u", vhd_fdb_count(&f));
+	EXPECT(vhd_fdb_port_count(&f, 4) == 3, "port count %u",
+	       vhd_fdb_port_count(&f, 4));
+	EXPECT(st.learned == 3, "learned %lu", st.learned);
+	vhd_fdb_flush(&f, 4, false);
+	EXPECT(vhd_fdb_count(&f) == 0 && vhd_fdb_port_count(&f, 4) == 0,
+	       "after flush: %u, port %u", vhd_fdb_count(&f),
+	       vhd_fdb_port_count(&f, 4));
+	vhd_fdb_free(&f);
+}
+
 static void test_move(void)
 {
 	struct vhd_fdb f;
@@ -265,6 +286,7 @@ int main(int argc, char **argv)
 	rte_rcu_qsbr_init(rcu, 1);
 	UNIT_CASE(test_key);
 	UNIT_CASE(test_learn_lookup);
+	UNIT_CASE(test_repeat_in_burst);
 	UNIT_CASE(test_move);
 	UNIT_CASE(test_age);
 	UNIT_CASE(test_flush);

@@ -171,11 +171,25 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 			continue;
 		}
 		/* Port before key: a reader that sees the new key (acquire)
-		 * sees its port too. */
+		 * sees its port too. A new MAC twice in one burst (not next
+		 * to itself), or from two lcores at once, is added twice and
+		 * the second add finds the entry the first made, its port set:
+		 * counted once. */
 		e = &f->ent[pos[i]];
+		{
+			uint16_t none = VHD_PORT_NONE;
+
+			if (!__atomic_compare_exchange_n(
+				&e->port, &none, port, false, __ATOMIC_RELAXED,
+				__ATOMIC_RELAXED)) {
+				__atomic_sub_fetch(&f->n_live, 1,
+						   __ATOMIC_RELAXED);
+				port_give(f, port);
+				continue;
+			}
+		}
 		e->seen = now;
 		e->is_static = 0;
-		e->port = port;
 		__atomic_store_n(&e->key, keys[i], __ATOMIC_RELEASE);
 		__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 		st->learned++;
