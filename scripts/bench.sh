@@ -4,6 +4,7 @@
 #   scripts/bench.sh [--quick] [--rounds N] [--sizes 64,1518,imix]
 #                    [--dirs both,oneway] [--only wire,ovs-normal,...]
 #                    [--sequential [--reps N]]
+#                    [--flows 1,16,1024,65536] [--idle-ports 0,16,64,256,1019]
 #
 # Topology: the switch under test polls on CPU 1 (--sw-cpu); one dpdk-testpmd
 # generator on CPU 0 (--gen-cpu) with two net_virtio_user ports attached to
@@ -20,6 +21,16 @@
 #                    path; not in the default set)
 #   alt-learning, alt-xconnect   the same with the build given by --vhostd-alt
 #                    (A/B of two vhostd builds in one interleaved run)
+# More dimensions (off by default; each value is a case of its own, every
+# contender measured in it; wire gets the same traffic, no idle ports):
+#   --flows LIST       the generator replays N MAC pairs per direction from
+#                      pcaps (net_pcap, infinite_rx) instead of tx_first's
+#                      one pair: frames A_i->B_i into p0, B_i->A_i into p1,
+#                      so a learning bridge learns all 2N MACs and forwards
+#                      known unicast (checked: its MAC table and floods)
+#   --idle-ports LIST  the switch has N more vhost-user ports on the bridge,
+#                      listening, no guest connected (vhostd: [port idleK];
+#                      OVS: dpdkvhostuser ports)
 # Time-sliced (default): per case, every contender and its own generator are
 # started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
 # window each per round, so contenders are compared seconds apart
@@ -64,9 +75,28 @@ ROUNDS=4            # sliced: windows per contender and session
 WINDOW=2            # s, sliced: one window
 SETTLE=1            # s, sliced: after a pair resumes, before its window
 SFX=""              # file prefix, bridge and socket dir suffix of a contender
+FLOWS=""            # --flows LIST (empty: tx_first, one MAC pair per direction)
+IDLE_PORTS=""       # --idle-ports LIST (empty: none)
+CUR_FLOWS=0         # the case being measured: MAC pairs per direction (0: tx_first)
+CUR_IDLE=""         # the case being measured: idle ports (empty: none)
+# vhost-user sockets of one DPDK 22.11 process: librte_vhost's fdset (the
+# poll() set of its socket thread) has MAX_FDS = 1024 slots, one taken by
+# its wake-up pipe, the others by listening and connected sockets
+# together. vhostd: 2 + N listening + 2 connected + 1 <= 1024, so N <= 1019
+# (at 1020 the generator's second connection fails: "failed to add fd into
+# vhost server fdset"). OVS (p0, p1 clients): N + 2 + 1 <= 1024, and
+# MAX_VHOST_SOCKET = 1024 sockets; vhostd's VHD_MAX_PORTS is 1024 ports.
+# The same cap for both.
+MAX_IDLE=1019
+# vhostd builds before 2026-11-29 read at most 2048 non-empty lines from
+# their config (config.c MAX_KEYS; now 32768), 5 per [port] section: idle
+# ports beyond this many are added at run time (vhostctl port add, the
+# same keys), so that an older --vhostd-alt build gets the same ports
+VHOSTD_CONF_IDLE=400
+MAX_FLOWS=131072    # the generator holds the 2N frames in its mbuf pool: 640 MB more
 
 usage() {
-	sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 
 Options:
@@ -88,6 +118,14 @@ Options:
   --out DIR            keep logs and results here (default /tmp/vhostd-bench.<time>)
   --gen-devargs S      appended to the generator's net_virtio_user devargs,
                        e.g. ',packed_vq=1' (default: none, split rings)
+  --flows LIST         MAC pairs per direction, one case each (e.g.
+                       1,16,1024,65536; at most $MAX_FLOWS): replayed from
+                       pcaps, both ways only, numeric sizes only; both
+                       switches' MAC tables sized for them (default: off,
+                       tx_first's one pair)
+  --idle-ports LIST    idle vhost-user ports on the bridge, one case each
+                       (e.g. 0,16,64,256,1019; at most $MAX_IDLE; default:
+                       off, none)
   --print-vhostd-config MODE   print the vhostd INI used for MODE and exit
  Time-sliced (default):
   --reps N             sessions per case, each with fresh processes (default $REPS)
@@ -137,6 +175,8 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--print-vhostd-config) PRINT_CONF=$2; shift ;;
 	--gen-devargs) GEN_DEVARGS=$2; shift ;;
+	--flows) FLOWS=$2; shift ;;
+	--idle-ports) IDLE_PORTS=$2; shift ;;
 	--sliced) SLICED=1 ;;
 	--sequential) SLICED=0 ;;
 	--rounds) ROUNDS=$2; shift ;;
@@ -149,12 +189,29 @@ while [ $# -gt 0 ]; do
 done
 
 # ---------------------------------------------------------------- vhostd conf
+# MAC table of both switches for CUR_FLOWS pairs: 2N MACs (A_i on p0, B_i
+# on p1) rounded up to a power of two, at least vhostd's default 8192. A
+# smaller table would evict (OVS, default 2048) or stop learning (vhostd,
+# learn_table_full) and turn known unicast into floods; both switches get
+# the same size.
+mac_table_size() {
+	local n=8192
+	while [ $n -lt $((2 * CUR_FLOWS + 2)) ]; do n=$((n * 2)); done
+	echo $n
+}
+
 # vhostd_config MODE SOCK0 SOCK1 [CONTROL]: the INI for one bridge with two
 # vhost-user server ports (vhostd listens, the generator's virtio_user
 # connects); with CONTROL, the control socket's key (builds from before the
-# control socket refuse it: --vhostd-alt).
+# control socket refuse it: --vhostd-alt). --flows: the bridge's
+# mac-table-size and mac-aging; --idle-ports: CUR_IDLE more server ports
+# (at most VHOSTD_CONF_IDLE here), sockets beside SOCK0.
 vhostd_config() { # $1 learning|xconnect|vlan, $2 $3 sockets, $4 control?
-	local mode=$1 port_extra=""
+	local mode=$1 port_extra="" br_extra="" i
+	[ "$CUR_FLOWS" -gt 0 ] && br_extra="; --flows $CUR_FLOWS: room for all 2N MACs (bench.sh mac_table_size)
+mac-table-size = $(mac_table_size)
+; and no aging while stopped between windows (the clock runs on)
+mac-aging = 3600"
 	if [ "$mode" = vlan ]; then
 		mode=learning
 		port_extra="tag = 10
@@ -175,7 +232,8 @@ control = $(dirname "$2")/vhostd.ctl}
 
 [bridge br0]
 mode = $mode
-
+${br_extra:+$br_extra
+}
 [port p0]
 type = vhost-user
 path = $2
@@ -190,8 +248,16 @@ mode = server
 bridge = br0
 $port_extra
 EOF
+	# idle ports: listening, no guest ever connects (the rest at run time:
+	# vhostd_idle_ports)
+	for ((i = 0; i < ${CUR_IDLE:-0} && i < VHOSTD_CONF_IDLE; i++)); do
+		printf '\n[port idle%d]\ntype = vhost-user\npath = %s/idle%d.sock\nmode = server\nbridge = br0\n' \
+			$i "$(dirname "$2")" $i
+	done
 }
 if [ -n "$PRINT_CONF" ]; then
+	CUR_FLOWS=${FLOWS%%,*} CUR_IDLE=${IDLE_PORTS%%,*}
+	CUR_FLOWS=${CUR_FLOWS:-0}
 	vhostd_config "$PRINT_CONF" /tmp/vhbench.X/p0.sock /tmp/vhbench.X/p1.sock 1
 	exit 0
 fi
@@ -220,6 +286,37 @@ for d in "${DIR_L[@]}"; do
 	[[ $d = both || $d = oneway ]] || die "bad dir $d"
 done
 [[ $PICK = best || $PICK = last ]] || die "bad --pick $PICK (best or last)"
+# the new dimensions: one case per value; "" = off (the one default case)
+FLOWS_L=("") IDLE_L=("")
+if [ -n "$FLOWS" ]; then
+	IFS=, read -ra FLOWS_L <<<"$FLOWS"
+	for f in "${FLOWS_L[@]}"; do
+		[[ $f =~ ^[0-9]+$ && $f -ge 1 && $f -le $MAX_FLOWS ]] ||
+			die "bad --flows value $f (1..$MAX_FLOWS)"
+	done
+	for s in "${SIZE_L[@]}"; do
+		[ "$s" != imix ] || die "--flows: numeric --sizes only (one frame size per pcap)"
+	done
+	# a learning bridge learns B_i only from frames B_i sends: one-way
+	# traffic to B_i would be flooded
+	[[ " ${DIR_L[*]} " = *" both "* ]] || die "--flows: needs --dirs both"
+	[ ${#DIR_L[@]} = 1 ] || log "--flows: both ways only (one-way frames to unlearned B_i are floods)"
+	DIR_L=(both) DIRS=both
+	[[ ",$ONLY," = *",vhostd-vlan,"* ]] &&
+		die "--flows: vhostd-vlan drops the replayed MACs (allowed-macs)"
+fi
+if [ -n "$IDLE_PORTS" ]; then
+	IFS=, read -ra IDLE_L <<<"$IDLE_PORTS"
+	for n in "${!IDLE_L[@]}"; do
+		[[ ${IDLE_L[$n]} =~ ^[0-9]+$ ]] || die "bad --idle-ports value ${IDLE_L[$n]}"
+		if [ "${IDLE_L[$n]}" -gt $MAX_IDLE ]; then
+			log "--idle-ports ${IDLE_L[$n]}: capped at $MAX_IDLE (DPDK 22.11 librte_vhost polls at most 1024 fds: listening and connected sockets and its pipe; see MAX_IDLE)"
+			IDLE_L[$n]=$MAX_IDLE
+		fi
+	done
+	# one socket each, plus vhostd's and OVS's own fds
+	[ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || die "cannot raise the fd limit to 4096"
+fi
 
 exec 9>/tmp/vhostd-bench.lock
 flock -n 9 || die "another scripts/bench.sh is running (/tmp/vhostd-bench.lock)"
@@ -312,9 +409,9 @@ summarize() { # $1: note for the header
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
 		if [ $SLICED = 1 ]; then
-			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
 		else
-			echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+			echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
 		fi
 		echo
 		python3 "$HERE/bench/report.py" "$RESULTS"
@@ -448,7 +545,17 @@ start_ovs() { # $1 log, $2 normal|p2p
 		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
 		--log-file="$OVS_DIR/ovs-vswitchd.log" --no-chdir --detach >>"$1" 2>&1 || return 1
 	SW_PID=$(cat "$OVS_DIR/ovs-vswitchd.pid")
-	VSCTL add-br vhbbr0 -- set bridge vhbbr0 datapath_type=netdev \
+	local brx=()
+	# --flows: the MAC table as vhostd's (mac_table_size; default 2048), and
+	# as vhostd's no aging of MACs (default 300 s) or of datapath flows
+	# (max-idle, default 10 s) while the pair is stopped between windows:
+	# the clock runs on, and the revalidator would delete every flow when
+	# the process resumes
+	if [ "$CUR_FLOWS" -gt 0 ]; then
+		brx=(other_config:mac-table-size="$(mac_table_size)" other_config:mac-aging-time=3600)
+		VSCTL --no-wait set Open_vSwitch . other_config:max-idle=3600000 >>"$1" 2>&1 || return 1
+	fi
+	VSCTL add-br vhbbr0 -- set bridge vhbbr0 datapath_type=netdev "${brx[@]}" \
 		-- add-port vhbbr0 p0 -- set Interface p0 type=dpdkvhostuserclient \
 		options:vhost-server-path="$SOCK0" ofport_request=1 \
 		-- add-port vhbbr0 p1 -- set Interface p1 type=dpdkvhostuserclient \
@@ -465,7 +572,25 @@ start_ovs() { # $1 log, $2 normal|p2p
 	fi >>"$1" 2>&1 || return 1
 	# ovs-ofctl talks to the bridge's mgmt socket under OVS_RUNDIR
 	ovs-ofctl dump-flows vhbbr0 >>"$1" 2>&1
+	[ -n "$CUR_IDLE" ] && [ "$CUR_IDLE" -gt 0 ] && { ovs_idle_ports "$1" || return 1; }
 	kill -0 "$SW_PID" 2>/dev/null
+}
+
+# --idle-ports: CUR_IDLE dpdkvhostuser ports on vhbbr0, in one transaction:
+# OVS listens on $OVS_DIR/idleK (vhost-sock-dir is OVS_RUNDIR) and no guest
+# connects, as vhostd's idle server ports. (dpdkvhostuserclient ports would
+# have librte_vhost's reconnect thread try to connect each of them every
+# second, on the generator's CPU.) ovs-vsctl waits until vswitchd has
+# created them all; the time it took is logged.
+ovs_idle_ports() { # $1 log
+	local i args=() t0 t1
+	for ((i = 0; i < CUR_IDLE; i++)); do
+		args+=(-- add-port vhbbr0 "idle$i" -- set Interface "idle$i" type=dpdkvhostuser)
+	done
+	t0=$(date +%s.%N)
+	ovs-vsctl --db="unix:$OVS_DIR/db.sock" --timeout=900 "${args[@]}" >>"$1" 2>&1 || return 1
+	t1=$(date +%s.%N)
+	log "ovs: $CUR_IDLE idle dpdkvhostuser ports added in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')s; vswitchd RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$SW_PID/status")" 2>&1 | tee -a "$1" >&2
 }
 
 start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
@@ -477,7 +602,24 @@ start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
 	echo "# $3" >>"$1"
 	setsid taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd$SFX.ini" </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
-	wait_sockets
+	wait_sockets || return 1
+	[ "${CUR_IDLE:-0}" -gt $VHOSTD_CONF_IDLE ] || return 0
+	[ -n "$ctl" ] || { log "vhostd $3: no control socket, cannot add idle ports beyond $VHOSTD_CONF_IDLE"; return 1; }
+	vhostd_idle_ports "$1" "$(dirname "$3")/vhostctl"
+}
+
+# --idle-ports above VHOSTD_CONF_IDLE: the rest of vhostd's idle ports, as
+# in vhostd_config, through the control socket; the time it took is logged
+vhostd_idle_ports() { # $1 log, $2 vhostctl
+	local i d t0 t1
+	d=$(dirname "$SOCK0")
+	t0=$(date +%s.%N)
+	for ((i = VHOSTD_CONF_IDLE; i < CUR_IDLE; i++)); do
+		"$2" --socket "$d/vhostd.ctl" port add "idle$i" bridge=br0 \
+			type=vhost-user path="$d/idle$i.sock" mode=server >/dev/null 2>>"$1" || return 1
+	done
+	t1=$(date +%s.%N)
+	log "vhostd: idle ports $VHOSTD_CONF_IDLE..$((CUR_IDLE - 1)) added with vhostctl port add in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')s; RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$SW_PID/status")" 2>&1 | tee -a "$1" >&2
 }
 
 start_switch() { # $1 contender, $2 log
@@ -500,15 +642,48 @@ show_result() { # $1 one result line: a progress line on stderr
 import json, sys, time
 r = json.loads(sys.argv[1])
 t = time.strftime("%H:%M:%S")
+# --flows / --idle-ports: the case, and the switch's state
+case = "".join(f" {k[0]}{r[k]}" for k in ("flows", "idle_ports") if k in r)
+sw = "".join(f" {k} {r[k]}" for k in ("learn_s", "learn_timeout",
+             "fdb_entries", "flooded_delta", "upcalls_delta") if k in r)
 if "error" in r:
-    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} ERROR {r['error'][:200]}")
+    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6}{case} rep {r['rep']} ERROR {r['error'][:200]}")
 else:
     st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
-    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6} rep {r['rep']} "
+    print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6}{case} rep {r['rep']} "
           f"{r['mpps']:6.2f} Mpps {r['gbps']:6.2f} Gbit/s {r.get('cycles_per_pkt', 0):5.0f} cyc/pkt "
           f"{r.get('proc_cycles_per_pkt') or 0:5.0f} proc "
-          f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
+          f"at {r.get('level', '?')} of ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])}{sw} {st}")
 EOF
+}
+
+# ---------------------------------------------------------------- cases
+# set_case FLOWS IDLE: the --flows / --idle-ports case measured next ("" =
+# the option is off). CASE_TAG names its log files, CASE_JSON goes in the
+# result lines bench.sh writes itself, CASE_ARGS to gen.py / slices.py.
+CASE_TAG="" CASE_JSON="" CASE_ARGS=()
+set_case() {
+	CUR_FLOWS=${1:-0} CUR_IDLE=$2
+	CASE_TAG="" CASE_JSON="" CASE_ARGS=()
+	if [ -n "$1" ]; then
+		CASE_TAG+="-f$1" CASE_JSON+=",\"flows\":$1"
+		CASE_ARGS+=(--flows "$1" --pcap-dir "$WORK/pcap")
+	fi
+	if [ -n "$2" ]; then
+		CASE_TAG+="-i$2" CASE_JSON+=",\"idle_ports\":$2"
+		CASE_ARGS+=(--idle-ports "$2")
+	fi
+}
+
+# probe_spec CONTENDER: --flows, how gen.py / slices.py read the switch's
+# MAC table and floods (swstate.py): the learning bridges only (gen.py waits
+# until they have learned every MAC; xconnect, p2p and wire learn nothing)
+probe_spec() {
+	[ "$CUR_FLOWS" -gt 0 ] || return 0
+	case $1 in
+	vhostd-learning | alt-learning) echo "vhostd=vhdbench$SFX" ;;
+	ovs-normal) echo "ovs=$OVS_DIR/ovs-vswitchd.ctl" ;;
+	esac
 }
 
 # ---------------------------------------------------------------- sliced
@@ -519,16 +694,16 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 	for k in "${!CONTENDERS[@]}"; do
 		c=${CONTENDERS[$k]}
 		if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then
-			[ "$3" = 0 ] && printf '{"label":"%s","size":"%s","dir":"%s","rep":1,"skipped":true,"error":"skipped","disturbed":true,"why":["skipped: no vhostd binary at %s"]}\n' \
-				"$c" "$1" "$2" "$VHOSTD" >>"$RESULTS"
+			[ "$3" = 0 ] && printf '{"label":"%s","size":"%s","dir":"%s"%s,"rep":1,"skipped":true,"error":"skipped","disturbed":true,"why":["skipped: no vhostd binary at %s"]}\n' \
+				"$c" "$1" "$2" "$CASE_JSON" "$VHOSTD" >>"$RESULTS"
 			continue
 		fi
 		slot "$k"
-		SLOG=$OUT/$c-$1-$2.switch.log
+		SLOG=$OUT/$c-$1-$2$CASE_TAG.switch.log
 		if ! start_switch "$c" "$SLOG"; then
 			log "$c: switch failed to start, see $SLOG"
-			printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
-				"$c" "$1" "$2" $(($3 + 1)) >>"$RESULTS"
+			printf '{"label":"%s","size":"%s","dir":"%s"%s,"rep":%d,"attempt":0,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
+				"$c" "$1" "$2" "$CASE_JSON" $(($3 + 1)) >>"$RESULTS"
 			stop_switch
 			continue
 		fi
@@ -537,7 +712,7 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 		OVS_UP=0 SW_PID=""
 		srv=0
 		[[ $c = ovs-* ]] && srv=1
-		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k")
+		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k${CASE_ARGS:+:$(probe_spec "$c")}")
 	done
 	if [ ${#specs[@]} -gt 0 ]; then
 		python3 "$HERE/bench/slices.py" "${specs[@]}" --size "$1" --dir "$2" \
@@ -545,7 +720,8 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 			--rounds "$ROUNDS" --rep-base "$3" --window "$WINDOW" \
 			--settle "$SETTLE" --warmup "$WARMUP" --gen-cpu "$GEN_CPU" \
 			--sw-cpu "$SW_CPU" --freq-mhz "$CPU_MHZ" --log-dir "$OUT" \
-			--vdev-extra "$GEN_DEVARGS" |
+			--vdev-extra "$GEN_DEVARGS" ${CASE_TAG:+"--log-tag=$CASE_TAG"} \
+			"${CASE_ARGS[@]}" |
 			while read -r line; do
 				echo "$line" >>"$RESULTS"
 				show_result "$line"
@@ -561,11 +737,11 @@ for c in "${CONTENDERS[@]}"; do
 	if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then continue; fi
 	nruns=$((nruns + 1))
 done
-ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]}))
+ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]} * ${#FLOWS_L[@]} * ${#IDLE_L[@]}))
 ri=$RAMP_INTERVAL
 [ "$PICK" = best ] && ri=$INTERVAL
 per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($ri+1) + $INTERVAL + len(b)*0.5))")
-log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS; $([ $SLICED = 1 ] && echo "sliced, $REPS sessions x $ROUNDS rounds" || echo "sequential, reps: $REPS")"
+log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS;${FLOWS:+ flows: $FLOWS;}${IDLE_PORTS:+ idle ports: ${IDLE_L[*]};} $([ $SLICED = 1 ] && echo "sliced, $REPS sessions x $ROUNDS rounds" || echo "sequential, reps: $REPS")"
 if [ $SLICED = 1 ]; then
 	per_case=$(python3 -c "n=$nruns; b=len('$BURSTS'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
 	log "estimated time: ~$((REPS * ncases * per_case / 60 + 1)) min (${per_case}s per case and session: start and ramp each contender, then $ROUNDS rounds)"
@@ -582,9 +758,14 @@ log "logs and results: $OUT"
 t_start=$(date +%s)
 if [ $SLICED = 1 ]; then
 	for ((rep = 1; rep <= REPS; rep++)); do
-		for size in "${SIZE_L[@]}"; do
-			for dir in "${DIR_L[@]}"; do
-				run_sliced_case "$size" "$dir" $(((rep - 1) * ROUNDS))
+		for flows in "${FLOWS_L[@]}"; do
+			for idle in "${IDLE_L[@]}"; do
+				set_case "$flows" "$idle"
+				for size in "${SIZE_L[@]}"; do
+					for dir in "${DIR_L[@]}"; do
+						run_sliced_case "$size" "$dir" $(((rep - 1) * ROUNDS))
+					done
+				done
 			done
 		done
 	done
@@ -592,53 +773,59 @@ if [ $SLICED = 1 ]; then
 	exit 0
 fi
 for ((rep = 1; rep <= REPS; rep++)); do
-	for size in "${SIZE_L[@]}"; do
-		for dir in "${DIR_L[@]}"; do
-			for ((k = 0; k < NC; k++)); do
-				# rotate the order each repetition so no contender always goes first
-				c=${CONTENDERS[$(((k + rep - 1) % NC))]}
-				if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then
-					[ $rep = 1 ] && printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"skipped":true,"error":"skipped","disturbed":true,"why":["skipped: no vhostd binary at %s"]}\n' \
-						"$c" "$size" "$dir" "$rep" "$VHOSTD" >>"$RESULTS"
-					continue
-				fi
-				for ((att = 0; att <= RETRIES; att++)); do
-					SLOG=$OUT/$c-$size-$dir-r$rep-a$att.switch.log
-					glog=$OUT/$c-$size-$dir-r$rep-a$att.gen.log
-					python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
-						sed 's/^/[bench] /' >&2
-					if ! start_switch "$c" "$SLOG"; then
-						log "$c: switch failed to start, see $SLOG"
-						printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":%d,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
-							"$c" "$size" "$dir" "$rep" "$att" >>"$RESULTS"
-						stop_switch
-						continue
-					fi
-					srv=()
-					[[ $c = ovs-* ]] && srv=(--server)
-					line=$(python3 "$HERE/bench/gen.py" --label "$c" \
-						--sock0 "$SOCK0" --sock1 "$SOCK1" "${srv[@]}" \
-						--prefix vhbgen --gen-cpu "$GEN_CPU" --sw-cpu "$SW_CPU" \
-						--sw-pid "$SW_PID" --size "$size" --dir "$dir" \
-						--bursts "$BURSTS" --warmup "$WARMUP" \
-						--ramp-interval "$RAMP_INTERVAL" --interval "$INTERVAL" \
-						--pick "$PICK" \
-						--freq-mhz "$CPU_MHZ" --log "$glog" \
-						--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
-						--vdev-extra "$GEN_DEVARGS")
-					: >"$GEN_PIDFILE"
-					proc=$(proc_cycles_live "$c")
-					stop_switch
-					[ "$c" = wire ] && proc=$(python3 "$HERE/bench/proc_cycles.py" testpmd <"$SLOG")
-					[ -n "$line" ] && line=$(python3 -c 'import json, sys
+	for flows in "${FLOWS_L[@]}"; do
+		for idle in "${IDLE_L[@]}"; do
+			set_case "$flows" "$idle"
+			for size in "${SIZE_L[@]}"; do
+				for dir in "${DIR_L[@]}"; do
+					for ((k = 0; k < NC; k++)); do
+						# rotate the order each repetition so no contender always goes first
+						c=${CONTENDERS[$(((k + rep - 1) % NC))]}
+						if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then
+							[ $rep = 1 ] && printf '{"label":"%s","size":"%s","dir":"%s"%s,"rep":%d,"skipped":true,"error":"skipped","disturbed":true,"why":["skipped: no vhostd binary at %s"]}\n' \
+								"$c" "$size" "$dir" "$CASE_JSON" "$rep" "$VHOSTD" >>"$RESULTS"
+							continue
+						fi
+						for ((att = 0; att <= RETRIES; att++)); do
+							SLOG=$OUT/$c-$size-$dir$CASE_TAG-r$rep-a$att.switch.log
+							glog=$OUT/$c-$size-$dir$CASE_TAG-r$rep-a$att.gen.log
+							python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
+								sed 's/^/[bench] /' >&2
+							if ! start_switch "$c" "$SLOG"; then
+								log "$c: switch failed to start, see $SLOG"
+								printf '{"label":"%s","size":"%s","dir":"%s"%s,"rep":%d,"attempt":%d,"error":"switch failed to start","disturbed":true,"why":["error"]}\n' \
+									"$c" "$size" "$dir" "$CASE_JSON" "$rep" "$att" >>"$RESULTS"
+								stop_switch
+								continue
+							fi
+							srv=()
+							[[ $c = ovs-* ]] && srv=(--server)
+							line=$(python3 "$HERE/bench/gen.py" --label "$c" \
+								--sock0 "$SOCK0" --sock1 "$SOCK1" "${srv[@]}" \
+								--prefix vhbgen --gen-cpu "$GEN_CPU" --sw-cpu "$SW_CPU" \
+								--sw-pid "$SW_PID" --size "$size" --dir "$dir" \
+								--bursts "$BURSTS" --warmup "$WARMUP" \
+								--ramp-interval "$RAMP_INTERVAL" --interval "$INTERVAL" \
+								--pick "$PICK" \
+								--freq-mhz "$CPU_MHZ" --log "$glog" \
+								--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
+								--vdev-extra "$GEN_DEVARGS" "${CASE_ARGS[@]}" \
+								${CASE_ARGS:+--probe "$(probe_spec "$c")"})
+							: >"$GEN_PIDFILE"
+							proc=$(proc_cycles_live "$c")
+							stop_switch
+							[ "$c" = wire ] && proc=$(python3 "$HERE/bench/proc_cycles.py" testpmd <"$SLOG")
+							[ -n "$line" ] && line=$(python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
 r["proc_cycles_per_pkt"] = float(sys.argv[2]) if sys.argv[2] else None
 print(json.dumps(r))' "$line" "$proc")
-					[ -n "$line" ] || line=$(printf '{"label":"%s","size":"%s","dir":"%s","rep":%d,"attempt":%d,"error":"generator gave no result","disturbed":true,"why":["error"]}' "$c" "$size" "$dir" "$rep" "$att")
-					echo "$line" >>"$RESULTS"
-					show_result "$line"
-					grep -q '"disturbed": false' <<<"$line" && break
-					[ $att -lt "$RETRIES" ] && log "retrying"
+							[ -n "$line" ] || line=$(printf '{"label":"%s","size":"%s","dir":"%s"%s,"rep":%d,"attempt":%d,"error":"generator gave no result","disturbed":true,"why":["error"]}' "$c" "$size" "$dir" "$CASE_JSON" "$rep" "$att")
+							echo "$line" >>"$RESULTS"
+							show_result "$line"
+							grep -q '"disturbed": false' <<<"$line" && break
+							[ $att -lt "$RETRIES" ] && log "retrying"
+						done
+					done
 				done
 			done
 		done

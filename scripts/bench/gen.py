@@ -6,6 +6,9 @@ pty, injects packets with `start tx_first N` so they circulate
 generator -> switch -> generator, ramps the injected amount until the rate
 plateaus, then measures the forwarded rate over a fixed interval from the
 port packet/byte counters.  Prints one JSON object on stdout.
+--flows N: instead of tx_first, two net_pcap ports replay N MAC pairs per
+direction into the virtio_user ports (swstate.py, start_generator), and the
+switch's state is read around the measurement (--probe).
 
 Noise accounting: CPU time of the busiest thread of the switch process and of
 the generator process over the measurement interval (from /proc/PID/task),
@@ -26,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procstat import proc_times, top_others  # noqa: E402
+import swstate  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROMPT = "testpmd> "
@@ -246,7 +250,14 @@ def measure(tp, a, interval):
 
 
 def inject(tp, a, bursts):
-    """Inject `bursts` bursts (of 32) on port 0 only (oneway) or both ports."""
+    """Inject `bursts` bursts (of 32) on port 0 only (oneway) or both ports.
+    --flows: nothing to inject, the pcap ports replay for ever; start
+    forwarding once."""
+    if a.flows:
+        if not getattr(tp, "started", False):
+            tp.cmd("start")
+            tp.started = True
+        return
     if a.size == "imix":
         tot = sum(w for _, w in IMIX)
         parts = [(sz, max(1, round(bursts * w / tot))) for sz, w in IMIX]
@@ -264,22 +275,74 @@ def inject(tp, a, bursts):
             tp.cmd("start")
 
 
+def levels_of(a):
+    """Cumulative injection levels; --flows has one, 0 (nothing injected)."""
+    return [0] if a.flows else [int(x) for x in a.bursts.split(",") if x]
+
+
+def wait_learned(tp, a):
+    """--flows with a probe (learning bridges): once forwarding runs, wait
+    (at most a.learn_timeout s) until the switch's MAC table holds every
+    A_i and B_i and, for OVS, packets no longer go to the slow path (fewer
+    upcalls than 1 % of the packets over the last second: its datapath
+    has a flow for each pair, which takes OVS a while, its flow limit
+    starting at 10000 and growing by 1000 per revalidation), so the windows
+    measure the steady state of known unicast. The time it took goes in
+    the result (learn_s, or learn_timeout when it never got there)."""
+    if not (a.flows and a.probe):
+        return {}
+    t0 = time.monotonic()
+    want = 2 * a.flows
+    prev = {}
+    while True:
+        p = swstate.probe(a.probe)
+        done = (p.get("fdb") or 0) >= want
+        if done and "upcalls" in p:
+            rx = p.get("rx", 0) - prev.get("rx", 0)
+            done = ("upcalls" in prev and rx > 0 and
+                    p["upcalls"] - prev["upcalls"] < 0.01 * rx)
+        if done:
+            return {"learn_s": round(time.monotonic() - t0, 1)}
+        if time.monotonic() - t0 > a.learn_timeout:
+            return {"learn_timeout": a.learn_timeout,
+                    "learned_at_timeout": p.get("fdb")}
+        prev = p
+        time.sleep(1.0)
+
+
 def start_generator(a):
     """The generator testpmd for switch sockets a.sock0/a.sock1, pinned to
-    a.gen_cpu, with its own file prefix and no hugepage files."""
+    a.gen_cpu, with its own file prefix and no hugepage files.
+    --flows N: two more ports, net_pcap replaying the frames of
+    swstate.write_pcaps for ever (infinite_rx; what is sent to them is
+    dropped), io-forwarded into the virtio_user ports: port list 2,0,3,1
+    pairs pcap a (port 2) with virtio_user0 (port 0) and pcap b (3) with
+    virtio_user1 (1). The replayed frames are held in the mbuf pool, so
+    the pool grows by 2N mbufs (default size: smaller ones fail
+    virtio_user's rx check against the 1500 B MTU)."""
     srv = ",server=1" if a.server else ""
+    extra_eal, extra_app, mem, mbufs = [], [], 512, 32768
+    if a.flows:
+        pa, pb = swstate.write_pcaps(a.pcap_dir, a.flows, int(a.size))
+        extra_eal = ["--vdev", f"net_pcap0,rx_pcap={pa},infinite_rx=1",
+                     "--vdev", f"net_pcap1,rx_pcap={pb},infinite_rx=1"]
+        mbufs += 2 * a.flows
+        # ~2.5 KB per default mbuf (2176 B data room, header, pool)
+        mem += 2 * a.flows * 2560 // (1 << 20) + 1
+        extra_app = ["--portlist=2,0,3,1"]
     argv = ["taskset", "-c", str(a.gen_cpu), "stdbuf", "-oL", a.testpmd,
             "--lcores", f"(0,1)@{a.gen_cpu}", "--file-prefix", a.prefix,
             "--single-file-segments", "--in-memory", "--no-pci",
-            "--no-telemetry", "-m", "512",
+            "--no-telemetry", "-m", str(mem),
             "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
                       f"mac={MAC0}{srv}{a.vdev_extra}",
             "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
                       f"mac={MAC1}{srv}{a.vdev_extra}",
+            *extra_eal,
             "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
             "--rxd=1024", "--txd=1024", "--burst=32",
-            "--total-num-mbufs=32768",
-            f"--eth-peer=0,{MAC1}", f"--eth-peer=1,{MAC0}"]
+            f"--total-num-mbufs={mbufs}",
+            f"--eth-peer=0,{MAC1}", f"--eth-peer=1,{MAC0}", *extra_app]
     return Testpmd(argv, a.log, a.pidfile)
 
 
@@ -313,12 +376,46 @@ def judge(res, a):
         # one-way: nothing may come back on generator port 0
         if res["per_port_rx"][0] > 0.01 * max(1, res["per_port_rx"][1]):
             why.append("one-way check failed (rx on port 0)")
+    if a.flows and "flooded_delta" in res and res.get("pkts"):
+        # vhostd floods what it has not learned: a learning switch
+        # measured here should flood (next to) nothing
+        res["flood_frac"] = round(res["flooded_delta"] / res["pkts"], 4)
+    if a.flows and "upcalls_delta" in res and res.get("pkts"):
+        res["upcall_frac"] = round(res["upcalls_delta"] / res["pkts"], 4)
     if why and res["others"]:
         why.append("busy: " + ", ".join(res["others"]))
     if res["pkts"] == 0:
         why.append("no traffic")
     res["disturbed"] = bool(why)
     res["why"] = why
+
+
+def add_case_args(ap):
+    """The options of the --flows and --idle-ports dimensions (gen.py and
+    slices.py)."""
+    ap.add_argument("--flows", type=int, default=0,
+                    help="replay N MAC pairs per direction from pcaps "
+                    "instead of tx_first (0: tx_first, one pair)")
+    ap.add_argument("--pcap-dir", default="/tmp",
+                    help="--flows: where the pcaps are written")
+    ap.add_argument("--idle-ports", type=int, default=None,
+                    help="only recorded: idle ports the switch has")
+    ap.add_argument("--learn-timeout", type=float, default=120,
+                    help="--flows: max wait for the switch to learn 2N MACs")
+    ap.add_argument("--probe", default="",
+                    help="vhostd=FILE_PREFIX or ovs=UNIXCTL: switch state "
+                    "read around each window (swstate.py)")
+
+
+def case_fields(a):
+    """The result fields naming the case beyond size and direction (only
+    when set, so default runs write what they always did)."""
+    r = {}
+    if a.flows:
+        r["flows"] = a.flows
+    if a.idle_ports is not None:
+        r["idle_ports"] = a.idle_ports
+    return r
 
 
 def main():
@@ -353,22 +450,27 @@ def main():
     ap.add_argument("--testpmd", default="dpdk-testpmd")
     ap.add_argument("--rep", type=int, default=0)
     ap.add_argument("--attempt", type=int, default=0)
+    add_case_args(ap)
     a = ap.parse_args()
     a.perf = a.sw_pid and perf_cycles_ok(a.sw_cpu)
 
     res = {"label": a.label, "size": a.size, "dir": a.dir, "rep": a.rep,
-           "attempt": a.attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+           "attempt": a.attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+           **case_fields(a)}
     tp = start_generator(a)
     try:
         wait_links(tp, a)
         ramp = []
         injected = 0
-        levels = [int(x) for x in a.bursts.split(",") if x]
+        levels = levels_of(a)
         best = None
         for i, lvl in enumerate(levels):
             inject(tp, a, lvl - injected)
             injected = lvl
             time.sleep(a.warmup if i == 0 else 1.0)
+            if i == 0:
+                res.update(wait_learned(tp, a))
+                p0 = swstate.probe(a.probe)
             last = (i == len(levels) - 1)
             full = last or a.pick == "best"
             m = measure(tp, a, a.interval if full else a.ramp_interval)
@@ -387,6 +489,8 @@ def main():
         # not beat the best rate at the smaller ones by more than 3 %
         prev = max((m_ for _, m_ in ramp[:-1]), default=0)
         res["plateau"] = prev == 0 or ramp[-1][1] / prev < 1.03
+        # --flows: over all levels (one), not only the reported one
+        swstate.delta(p0, swstate.probe(a.probe), res)
         judge(res, a)
     except Exception as e:  # report, never hang the harness
         res.update({"error": str(e)[:800], "disturbed": True,

@@ -9,6 +9,10 @@ same case.  Also the paired ratio: bench.sh measures every contender once per
 repetition, back to back, so the median over repetitions of (this rep / the
 reference's same rep) cancels the drift of a shared machine between
 repetitions.  Prints a table, then one `RESULT key=value ...` line per row.
+With --flows / --idle-ports results, the case also has the flow count and
+the idle port count (column "case": f1024 = 1024 MAC pairs per direction,
+i64 = 64 idle ports), and the rows show the switch's MAC table and, for
+vhostd, the frames it flooded per frame forwarded (OVS: upcalls per frame).
 """
 import json
 import statistics
@@ -23,6 +27,19 @@ def size_key(s):
     return (1, 0) if s == "imix" else (0, int(s))
 
 
+def case_of(r):
+    return (r["size"], r["dir"], r.get("flows"), r.get("idle_ports"))
+
+
+def case_name(c):
+    parts = []
+    if c[2] is not None:
+        parts.append(f"f{c[2]}")
+    if c[3] is not None:
+        parts.append(f"i{c[3]}")
+    return ",".join(parts) or "-"
+
+
 def main(path):
     runs = []
     with open(path) as f:
@@ -33,15 +50,18 @@ def main(path):
     if not runs:
         print("no results")
         return 1
-    cases = sorted({(r["size"], r["dir"]) for r in runs},
-                   key=lambda c: (size_key(c[0]), c[1] != "both"))
+    cases = sorted({case_of(r) for r in runs},
+                   key=lambda c: (c[2] or 0, c[3] or 0, size_key(c[0]),
+                                  c[1] != "both"))
+    # the case column only for runs with --flows or --idle-ports
+    extra = any(c[2] is not None or c[3] is not None for c in cases)
     labels = [c for c in ORDER if any(r["label"] == c for r in runs)]
     labels += sorted({r["label"] for r in runs} - set(labels))
     rows = {}
     for lab in labels:
         for case in cases:
             sel = [r for r in runs if r["label"] == lab and
-                   (r["size"], r["dir"]) == case and "error" not in r]
+                   case_of(r) == case and "error" not in r]
             # retries of one repetition: keep the final attempt only
             final = {}
             for r in sel:
@@ -49,10 +69,10 @@ def main(path):
             reps = list(final.values())
             clean = [r for r in reps if not r["disturbed"]]
             skipped = [r for r in runs if r["label"] == lab and
-                       (r["size"], r["dir"]) == case and
+                       case_of(r) == case and
                        r.get("skipped")]
             errors = [r for r in runs if r["label"] == lab and
-                      (r["size"], r["dir"]) == case and "error" in r
+                      case_of(r) == case and "error" in r
                       and not r.get("skipped")]
             if skipped and not reps:
                 rows[(lab, case)] = {"skipped": skipped[0].get("why", ["?"])[0]}
@@ -81,8 +101,17 @@ def main(path):
                 "last": statistics.median(r.get("mpps_last", r["mpps"])
                                           for r in use),
                 "levels": sorted(r.get("level", 0) for r in use),
+                # --flows: the switch's state (swstate.py), worst window
+                "fdb": min((r["fdb_entries"] for r in use
+                            if r.get("fdb_entries") is not None),
+                           default=None),
+                "flood": max((r["flood_frac"] for r in use
+                              if "flood_frac" in r), default=None),
+                "upcall": max((r["upcall_frac"] for r in use
+                               if "upcall_frac" in r), default=None),
             }
-    hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} {'Mpps med':>9} "
+    hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} "
+           + (f"{'case':<8} " if extra else "") + f"{'Mpps med':>9} "
            f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'proc':>5} {'n':>2} "
            f"{'disc':>4} {'/wire':>6} {'/ovsN':>6} {'paired /wire':>17} "
            f"{'paired /ovsN':>17} {'wire/proc':>9}")
@@ -94,11 +123,14 @@ def main(path):
             row = rows.get((lab, case))
             if row is None:
                 continue
-            size, d = case
+            size, d = case[:2]
+            cs = f"{case_name(case):<8} " if extra else ""
+            ck = ((f" flows={case[2]}" if case[2] is not None else "") +
+                  (f" idle_ports={case[3]}" if case[3] is not None else ""))
             if "skipped" in row or "error" in row:
                 what = row.get("skipped") or "ERROR: " + row["error"][:60]
-                print(f"{lab:<16} {size:>5} {d:<6} {what}")
-                lines.append(f"RESULT contender={lab} size={size} dir={d} "
+                print(f"{lab:<16} {size:>5} {d:<6} {cs}{what}")
+                lines.append(f"RESULT contender={lab} size={size} dir={d}{ck} "
                              f"status={'skipped' if 'skipped' in row else 'error'}")
                 continue
             ratios, paired = [], []
@@ -125,18 +157,25 @@ def main(path):
                     if rw and rw.get("proc") and row["proc"] else None)
             mm = f"{row['min']:.2f}-{row['max']:.2f}"
             flag = row["mark"] + ("" if row["plateau"] else "~")
-            print(f"{lab:<16} {size:>5} {d:<6} {row['mpps']:9.2f}{flag:<1} "
+            sw = ""
+            if row.get("fdb") is not None:
+                sw = f"  fdb {row['fdb']}"
+                if row.get("flood") is not None:
+                    sw += f" flooded/pkt {row['flood']:.4f}"
+                if row.get("upcall") is not None:
+                    sw += f" upcalls/pkt {row['upcall']:.4f}"
+            print(f"{lab:<16} {size:>5} {d:<6} {cs}{row['mpps']:9.2f}{flag:<1} "
                   f"{mm:>12} {row['gbps']:7.2f} {cpp} {prc} {row['n']:>2} "
                   f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])} "
                   f"{fp(paired[0]):>17} {fp(paired[1]):>17} "
-                  f"{fr(pr_w):>9}")
+                  f"{fr(pr_w):>9}{sw}")
             cpps = f"{row['cpp']:.1f}" if row["cpp"] else "NA"
             prcs = f"{row['proc']:.1f}" if row["proc"] else "NA"
             prws = f"{pr_w:.3f}" if pr_w else "NA"
             rat = [f"{x:.3f}" if x is not None else "NA" for x in ratios]
             prat = [f"{p[0]:.3f}" if p else "NA" for p in paired]
             lines.append(
-                f"RESULT contender={lab} size={size} dir={d} "
+                f"RESULT contender={lab} size={size} dir={d}{ck} "
                 f"mpps_median={row['mpps']:.3f} mpps_min={row['min']:.3f} "
                 f"mpps_max={row['max']:.3f} gbps_median={row['gbps']:.3f} "
                 f"mean_frame={row['mean_size']:.1f} cycles_per_pkt={cpps} "
@@ -148,7 +187,13 @@ def main(path):
                 f"mpps_last_level_median={row['last']:.3f} "
                 f"levels={','.join(map(str, row['levels']))} "
                 f"vs_wire={rat[0]} vs_ovs_normal={rat[1]} "
-                f"vs_wire_paired={prat[0]} vs_ovs_normal_paired={prat[1]}")
+                f"vs_wire_paired={prat[0]} vs_ovs_normal_paired={prat[1]}"
+                + (f" fdb_entries={row['fdb']}" if row.get("fdb") is not None
+                   else "")
+                + (f" flood_frac={row['flood']:.4f}"
+                   if row.get("flood") is not None else "")
+                + (f" upcall_frac={row['upcall']:.4f}"
+                   if row.get("upcall") is not None else ""))
         print()
     print("Mpps = packets/s forwarded by the switch, both directions summed; "
           "Gbit/s = frame bytes without FCS;")
@@ -162,6 +207,13 @@ def main(path):
           "iterations that moved packets, whole run (vhostd busy_cycles, "
           "OVS pmd-stats-show, testpmd --record-core-cycles); "
           "wire/proc = wire's proc over this row's (> 1: cheaper).")
+    if extra:
+        print("case: fN = N MAC pairs per direction replayed from pcaps "
+              "(--flows), iN = N idle vhost-user ports on the bridge "
+              "(--idle-ports); fdb = the switch's MAC entries (fewest "
+              "of any window), flooded/pkt (vhostd) and upcalls/pkt (OVS) "
+              "between the probes around a window over its packets "
+              "(most of any window).")
     print()
     for l in lines:
         print(l)

@@ -28,8 +28,10 @@ import time
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen import (inject, judge, measure, perf_cycles_ok,  # noqa: E402
-                 start_generator, wait_links)
+from gen import (add_case_args, case_fields, inject,  # noqa: E402
+                 judge, levels_of, measure, perf_cycles_ok, start_generator,
+                 wait_learned, wait_links)
+import swstate  # noqa: E402
 
 
 def signal_pair(c, sig):
@@ -51,9 +53,9 @@ def emit(res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contender", action="append", required=True,
-                    metavar="LABEL:SWPID:SOCK0:SOCK1:SERVER:PREFIX",
+                    metavar="LABEL:SWPID:SOCK0:SOCK1:SERVER:PREFIX[:PROBE]",
                     help="one per contender; SERVER 1 when the generator "
-                    "is the vhost-user server")
+                    "is the vhost-user server; PROBE as gen.py --probe")
     ap.add_argument("--size", default="64")
     ap.add_argument("--dir", default="both", choices=("both", "oneway"))
     ap.add_argument("--bursts", default="32,64,128",
@@ -75,23 +77,28 @@ def main():
     ap.add_argument("--vdev-extra", default="")
     ap.add_argument("--testpmd", default="dpdk-testpmd")
     ap.add_argument("--log-dir", default="/tmp")
+    ap.add_argument("--log-tag", default="",
+                    help="appended to the generator log names (the case)")
+    add_case_args(ap)
     a = ap.parse_args()
     perf = perf_cycles_ok(a.sw_cpu)
 
     cs = []
     for spec in a.contender:
-        label, swpid, s0, s1, srv, prefix = spec.split(":")
+        label, swpid, s0, s1, srv, prefix, *pr = spec.split(":")
         c = SimpleNamespace(**vars(a))
+        c.probe = pr[0] if pr else ""
         c.label, c.sw_pid, c.sock0, c.sock1 = label, int(swpid), s0, s1
         c.server, c.prefix, c.perf = srv == "1", prefix, perf
-        c.log = os.path.join(a.log_dir, f"{label}-{a.size}-{a.dir}.gen.log")
+        c.log = os.path.join(a.log_dir,
+                             f"{label}-{a.size}-{a.dir}{a.log_tag}.gen.log")
         c.pidfile = os.path.join(os.path.dirname(s0), "gen.pid")
-        c.tp = None
+        c.tp, c.learn = None, {}
         cs.append(c)
 
-    levels = [int(x) for x in a.bursts.split(",") if x]
+    levels = levels_of(a)
     base = {"size": a.size, "dir": a.dir, "attempt": 0, "pick": "last",
-            "level": levels[-1], "sliced": True}
+            "level": levels[-1], "sliced": True, **case_fields(a)}
     live = []
     try:
         # bench.sh stopped each switch once it was up. Start, link and load
@@ -106,6 +113,8 @@ def main():
                     inject(c.tp, c, lvl - injected)
                     injected = lvl
                     time.sleep(a.warmup if i == 0 else 1.0)
+                    if i == 0:
+                        c.learn = wait_learned(c.tp, c)
                     m = measure(c.tp, c, a.ramp_interval)
                     c.ramp.append((lvl, round(m["mpps"], 3)))
                 # plateau: the last step beats the best earlier one by < 3 %
@@ -125,12 +134,16 @@ def main():
             for k in range(len(live)):
                 c = live[(k + r) % len(live)]
                 signal_pair(c, signal.SIGCONT)
+                # --flows: the switch's state around the window (read
+                # outside it: the reads use CPU)
+                p0 = swstate.probe(c.probe)
                 time.sleep(a.settle)
                 res = {**base, "label": c.label, "rep": a.rep_base + r + 1,
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **c.learn}
                 try:
                     m = measure(c.tp, c, a.window)
                     res.update(m)
+                    swstate.delta(p0, swstate.probe(c.probe), res)
                     res["ramp"], res["plateau"] = c.ramp, c.plateau
                     res["mpps_last"] = m["mpps"]
                     judge(res, c)
