@@ -242,6 +242,12 @@ struct vhd_txbuf {
  */
 struct vhd_lcore {
 	unsigned int lcore_id;
+	/* The CPU it runs on (from [vhostd] lcores) and that CPU's NUMA
+	 * node. Not rte_lcore_to_cpu_id()/_socket_id(): with EAL's --lcores
+	 * mapping those give the core and node of the CPU numbered like the
+	 * lcore, not of the CPU the lcore runs on. */
+	uint16_t cpu;
+	int numa;
 	uint16_t idx; /* 0..vhd_n_lcores-1, also the RCU thread id */
 	struct vhd_rxq_list *rxq;
 	/* Ports whose tx buffer has been written since the last flush. */

@@ -692,6 +692,10 @@ static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
 	pc->n_affinity = 0;
 	if (v == NULL)
 		return 0;
+	/* strtok_r would skip empty items: a stray comma is a typo. */
+	if (v[0] == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,"))
+		return bad(c, "rxq-affinity",
+			   "empty item: expected QUEUE:CPU[,QUEUE:CPU...]");
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -704,14 +708,19 @@ static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
 				   "expected QUEUE:CPU[,QUEUE:CPU...] such as "
 				   "'0:1,1:2'");
 		*colon = '\0';
-		if (parse_u32(trim(tok), 0, max_q - 1u, &q) ||
-		    parse_u32(trim(colon + 1), 0, 1023, &cpu))
+		if (parse_u32(trim(tok), 0, max_q - 1u, &q))
+			return fail(
+			    c->p, key_line(c->p, c->sec, "rxq-affinity"),
+			    c->sec, "rxq-affinity",
+			    "'%s:%s': the queue must be a number from 0 "
+			    "to %u",
+			    tok, colon + 1, max_q - 1u);
+		if (parse_u32(trim(colon + 1), 0, 1023, &cpu))
 			return fail(c->p,
 				    key_line(c->p, c->sec, "rxq-affinity"),
 				    c->sec, "rxq-affinity",
-				    "'%s:%s': expected QUEUE:CPU with QUEUE "
-				    "from 0 to %u",
-				    tok, colon + 1, max_q - 1u);
+				    "'%s:%s': the CPU must be a number", tok,
+				    colon + 1);
 		for (uint16_t i = 0; i < conf->n_dp; i++)
 			lcore |= conf->dp_cpus[i] == cpu;
 		if (!lcore)

@@ -21,6 +21,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <numa.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -336,6 +338,13 @@ int main(int argc, char **argv)
 	RTE_LCORE_FOREACH_WORKER (lcore_id) {
 		vhd_lcores[l].lcore_id = lcore_id;
 		vhd_lcores[l].idx = l;
+		/* eal_args: lcore i + 1 runs on dp_cpus[i]. */
+		vhd_lcores[l].cpu = conf.dp_cpus[lcore_id - 1];
+		vhd_lcores[l].numa = numa_available() < 0
+					 ? 0
+					 : numa_node_of_cpu(vhd_lcores[l].cpu);
+		if (vhd_lcores[l].numa < 0)
+			vhd_lcores[l].numa = 0;
 		if (vhd_lcore_alloc(&vhd_lcores[l]) < 0) {
 			VHD_LOG(ERR, main, "lcore %u: out of memory", lcore_id);
 			goto out;

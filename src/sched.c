@@ -46,6 +46,7 @@ struct lcore_sample {
 static struct lcore_sample samples[VHD_MAX_DP_LCORES][VHD_LOAD_SAMPLES];
 static unsigned int n_samples, next_sample;
 static uint32_t last_auto; /* vhd_clock of the last auto-rebalance look */
+static uint32_t placed_at; /* vhd_clock of the last re-placement */
 
 /* The queues P's lcores should poll now. */
 static void wanted(const struct vhd_port *p, struct vhd_qmask *m)
@@ -150,7 +151,7 @@ static void plan_free(struct plan *pl)
 static int lcore_of_cpu(uint16_t cpu)
 {
 	for (uint16_t l = 0; l < vhd_n_lcores; l++)
-		if (rte_lcore_to_cpu_id((int)vhd_lcores[l].lcore_id) == cpu)
+		if (vhd_lcores[l].cpu == cpu)
 			return l;
 	return -1;
 }
@@ -252,8 +253,7 @@ static int plan_make(struct plan *pl)
 		free(first);
 	}
 	for (uint16_t l = 0; l < vhd_n_lcores; l++)
-		lcs[l].numa =
-		    (int)rte_lcore_to_socket_id(vhd_lcores[l].lcore_id);
+		lcs[l].numa = vhd_lcores[l].numa;
 	for (unsigned int k = 0; k < pl->n; k++)
 		pl->q[k].lcore = pl->cur[k];
 	vhd_place_loads(pl->q, pl->n, vhd_n_lcores, pl->cur_load);
@@ -326,6 +326,7 @@ static int plan_apply(const struct plan *pl)
 		rte_free(old[l]);
 		rte_free(mid[l]);
 	}
+	placed_at = vhd_clock;
 	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
 		if (vhd_ports[i])
 			memset(&vhd_ports[i]->placed, 0,
@@ -394,6 +395,16 @@ int vhd_sched_rebalance(struct vhd_sched_report *r)
 	r->improvement = vhd_place_improvement(r->var_before, r->var_after);
 	memcpy(r->load_before, pl.cur_load, sizeof(r->load_before));
 	memcpy(r->load_after, pl.new_load, sizeof(r->load_after));
+	/* Only for the better: a placement no more even than the current
+	 * one (equal loads swapped, idle queues shuffled) is not applied. */
+	if (r->var_after >= r->var_before) {
+		r->moved = 0;
+		memcpy(r->load_after, pl.cur_load, sizeof(r->load_after));
+		r->var_after = r->var_before;
+		r->improvement = 0;
+		plan_free(&pl);
+		return 0;
+	}
 	rc = r->moved ? plan_apply(&pl) : 0;
 	plan_free(&pl);
 	return rc;
@@ -422,8 +433,11 @@ static void auto_rebalance(void)
 	struct plan pl;
 	double busiest = 0;
 
+	/* A window's worth of loads measured since the last re-placement:
+	 * the window would otherwise mix the old placement's costs in. */
 	if (!c->auto_rebalance || vhd_n_lcores < 2 ||
-	    vhd_clock - last_auto < c->auto_rebalance_interval)
+	    vhd_clock - last_auto < c->auto_rebalance_interval ||
+	    vhd_clock - placed_at < VHD_LOAD_SAMPLES)
 		return;
 	last_auto = vhd_clock;
 	for (uint16_t l = 0; l < vhd_n_lcores; l++) {

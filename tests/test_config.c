@@ -559,7 +559,16 @@ static void test_sched_keys(void)
 	refused("[vhostd]\nlcores = 1\n[bridge b]\n[port e]\n"
 		"type = ethdev\ndevargs = net_null0\nbridge = b\n"
 		"rxq-affinity = 1:1\n",
-		"queue past queues", ":8:", "with QUEUE from 0 to 0");
+		"queue past queues",
+		":8:", "the queue must be a number from 0 to 0");
+	refused("[vhostd]\nlcores = 1\n[bridge b]\n[port p]\n"
+		"type = vhost-user\npath = /x\nbridge = b\n"
+		"rxq-affinity = 0:1,\n",
+		"trailing comma", ":8:", "empty item");
+	refused("[vhostd]\nlcores = 1\n[bridge b]\n[port p]\n"
+		"type = vhost-user\npath = /x\nbridge = b\n"
+		"rxq-affinity = 0:1x\n",
+		"bad CPU", ":8:", "the CPU must be a number");
 	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
 		"bridge = b\nrxq-affinity = 0:1,0:1\n",
 		"queue twice", ":6:", "queue 0 given twice");

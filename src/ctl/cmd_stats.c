@@ -63,9 +63,7 @@ void vhd_cmd_lcores(struct vhd_ctl_req *req, int argc, const char *const *argv)
 				  : 0.0;
 		json_array_append_new(
 		    a, json_pack("{s:i,s:i,s:i,s:f,s:I,s:o}", "lcore",
-				 lc->lcore_id, "cpu",
-				 rte_lcore_to_cpu_id((int)lc->lcore_id), "numa",
-				 (int)rte_lcore_to_socket_id(lc->lcore_id),
+				 lc->lcore_id, "cpu", lc->cpu, "numa", lc->numa,
 				 "busy_pct", pct, "pps",
 				 (json_int_t)(secs > 0 ? (double)rx / secs : 0),
 				 "rxqs", lcore_rxqs(lc, busy + idle, secs)));

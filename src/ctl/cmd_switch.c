@@ -283,6 +283,19 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		    json_integer(rte_eth_dev_socket_id(p->eth_id)));
 	}
 	port_l2_json(o, p);
+	/* rxq-affinity as the key takes it, or null. */
+	if (pc->n_affinity) {
+		char aff[VHD_MAX_QUEUES * 10] = "";
+		size_t n = 0;
+
+		for (uint16_t k = 0; k < pc->n_affinity && n < sizeof(aff); k++)
+			n += (size_t)snprintf(
+			    aff + n, sizeof(aff) - n, "%s%u:%u", k ? "," : "",
+			    pc->affinity[k].q, pc->affinity[k].cpu);
+		json_object_set_new(o, "rxq_affinity", json_string(aff));
+	} else {
+		json_object_set_new(o, "rxq_affinity", json_null());
+	}
 	/* Policing as it applies (0: none; the burst its default when the
 	 * config has none). */
 	json_object_set_new(o, "ingress_rate_kbps",

@@ -45,7 +45,7 @@ static void flush_all(struct vhd_lcore *lc)
 
 int vhd_lcore_alloc(struct vhd_lcore *lc)
 {
-	int socket = (int)rte_lcore_to_socket_id(lc->lcore_id);
+	int socket = lc->numa;
 
 #define LC_ALLOC(f, n)                                                 \
 	(lc->f = rte_zmalloc_socket("vhd_lcore", sizeof(*lc->f) * (n), \
@@ -107,7 +107,7 @@ int vhd_lcore_main(void *arg)
 	rte_rcu_qsbr_thread_register(vhd_rcu, lc->idx);
 	rte_rcu_qsbr_thread_online(vhd_rcu, lc->idx);
 	VHD_LOG(INFO, main, "datapath lcore %u (cpu %d) started", lc->lcore_id,
-		rte_lcore_to_cpu_id((int)lc->lcore_id));
+		lc->cpu);
 
 	tsc = rte_rdtsc();
 	while (likely(!vhd_quit)) {
