@@ -610,7 +610,9 @@ def soak_run(d, soak, stream, c_sent, start_mbufs):
     base_mbufs = d.mbufs_in_use()
     check(base_mbufs == start_mbufs, "mbufs in use %d with a and b idle, "
           "%d at start" % (base_mbufs, start_mbufs))
-    base_heap = heap(d)
+    # Stable: the lcores' poll lists (rte_malloc) follow the guests'
+    # queues a control loop pass after c comes or goes.
+    base_heap = wait_stable(lambda: heap(d), "vhostd's heap to settle")
     soak.set_idle()
     base_rss = rss_kb(soak.pid)
     base_sent = list(stream.sent)
@@ -683,7 +685,7 @@ def soak_run(d, soak, stream, c_sent, start_mbufs):
     mbufs = d.mbufs_in_use()
     fds = soak.settle_fds()
     rss = rss_kb(soak.pid)
-    hp = heap(d)
+    hp = wait_stable(lambda: heap(d), "vhostd's heap to settle")
     n0 = stream.sent[0] - base_sent[0]
     n1 = stream.sent[1] - base_sent[1]
     print("soak: %d cycles in %.1f s, stream a->b %d/%d b->a %d/%d, fds "
