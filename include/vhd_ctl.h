@@ -87,6 +87,10 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen);
  * read, dispatch and write whatever is ready without blocking. */
 void vhd_ctl_run(int timeout_ms);
 
+/* Any thread: end vhd_ctl_run's wait now (something for the control loop
+ * to act on, e.g. a guest's queues changed). Nothing before vhd_ctl_open. */
+void vhd_ctl_wake(void);
+
 /* Close every client (deferred requests get ON_GONE) and the socket, and
  * remove the socket file. */
 void vhd_ctl_close(void);

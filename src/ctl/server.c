@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -773,9 +774,21 @@ static void ctl_accept(void)
 	}
 }
 
+/* Written by other threads (vhd_ctl_wake) to end the control loop's wait
+ * early: created with the socket, never closed while vhostd runs. */
+static int wake_fd = -1;
+
+void vhd_ctl_wake(void)
+{
+	int fd = __atomic_load_n(&wake_fd, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0)
+		eventfd_write(fd, 1);
+}
+
 void vhd_ctl_run(int timeout_ms)
 {
-	struct pollfd pfd[1 + VHD_CTL_MAX_CLIENTS];
+	struct pollfd pfd[2 + VHD_CTL_MAX_CLIENTS];
 	struct ctl_client *who[1 + VHD_CTL_MAX_CLIENTS];
 	int n = 0;
 
@@ -791,6 +804,10 @@ void vhd_ctl_run(int timeout_ms)
 		pfd[n] = (struct pollfd){.fd = ctl.fd, .events = POLLIN};
 		who[n++] = NULL;
 	}
+	if (wake_fd >= 0) {
+		pfd[n] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+		who[n++] = NULL;
+	}
 	for (int i = 0; i < VHD_CTL_MAX_CLIENTS; i++) {
 		struct ctl_client *c = ctl.clients[i];
 		short ev = c ? client_events(c) : 0;
@@ -804,10 +821,15 @@ void vhd_ctl_run(int timeout_ms)
 		for (int i = 0; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (who[i])
+			if (who[i]) {
 				client_service(who[i], pfd[i].revents);
-			else
+			} else if (pfd[i].fd == wake_fd) {
+				eventfd_t v;
+
+				eventfd_read(wake_fd, &v);
+			} else {
 				ctl_accept();
+			}
 		}
 	}
 	sweep();
@@ -839,6 +861,10 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 		return fail(err, errlen, -EBUSY,
 			    "control socket %s: already serving %s",
 			    path ? path : "", ctl.path);
+	if (wake_fd < 0)
+		__atomic_store_n(&wake_fd,
+				 eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
+				 __ATOMIC_RELEASE);
 	if (len == 0)
 		return fail(err, errlen, -EINVAL,
 			    "control socket path is empty");

@@ -27,6 +27,7 @@
 #include <rte_vhost.h>
 
 #include "vhd.h"
+#include "vhd_ctl.h"
 #include "vhd_sockpath.h"
 
 /* vhostd switches frames as they are: no checksum or segmentation
@@ -150,6 +151,7 @@ static int new_device(int vid)
 	__atomic_store_n(&p->nr_qp, nr_qp, __ATOMIC_RELEASE);
 	p->connects++;
 	__atomic_store_n(&p->vid, vid, __ATOMIC_RELEASE);
+	vhd_ctl_wake(); /* its queues to the lcores (sched.c) */
 	if (vhd_log_ratelimit(p))
 		VHD_LOG(INFO, port,
 			"port %s: guest up (vid %d, %u queue pairs)", p->name,
@@ -164,6 +166,7 @@ static void destroy_device(int vid)
 	if (p == NULL || __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) != vid)
 		return;
 	__atomic_store_n(&p->vid, -1, __ATOMIC_RELEASE);
+	vhd_ctl_wake();
 	/* After this no lcore uses VID; librte_vhost may free its rings. */
 	rte_rcu_qsbr_synchronize(vhd_rcu, RTE_QSBR_THRID_INVALID);
 	if (vhd_log_ratelimit(p))
@@ -191,6 +194,7 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 		return 0;
 	mask = queue_id & 1 ? &p->guest_txq : &p->guest_rxq;
 	vhd_qmask_set(mask, queue_id / 2, enable);
+	vhd_ctl_wake();
 	/* QEMU sets up and enables one queue pair after the other: the
 	 * device is started (new_device) once the first is ready, and the
 	 * others come here. A tx vring enabled past nr_qp is polled from now
