@@ -73,7 +73,10 @@ def test_ctl_scale(t):
     g1 = Guest(t, "g1", t.path("g1.sock"), mac=G1).start()
     g2 = Guest(t, "g2", t.path("g2.sock")).start()
     d.wait_up("g1", "g2")
-    base_fds = fds(d)
+    # Stable: a telemetry query's socket (wait_up) closes a little after
+    # its reply.
+    base_fds = wait_stable(lambda: fds(d), "vhostd's sockets to settle",
+                           interval=0.2)
     c = Conn(d.control)
 
     for b in range(1, 256):
