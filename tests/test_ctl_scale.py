@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from vhdtest import (BCAST, Guest, Vhostd, check, frame, run,  # noqa: E402
-                     wait_until)
+                     wait_stable, wait_until)
 
 G1 = "02:00:00:00:00:01"
 N_SERVER = 800  # listening sockets; the rest of the 1024 are clients
