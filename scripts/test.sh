@@ -15,7 +15,13 @@ for b in build build-asan; do
 		# shellcheck disable=SC2086
 		meson setup "$b" $opts || exit 1
 	fi
-	ninja -C "$b" || exit 1
+	# No stale results: a build that fails counts as one failure below.
+	rm -f "$b/meson-logs/testlog.json"
+	if ! ninja -C "$b"; then
+		echo "=== $b: the build failed"
+		status=1
+		continue
+	fi
 	echo "=== meson test ($b)"
 	meson test -C "$b" --print-errorlogs || status=1
 done
@@ -27,7 +33,7 @@ for b in ("build", "build-asan"):
     try:
         lines = open(b + "/meson-logs/testlog.json").read().splitlines()
     except OSError:
-        failed += 1
+        failed += 1  # the build failed (or its tests never ran)
         continue
     for line in lines:
         r = json.loads(line)["result"]

@@ -861,13 +861,13 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 		return fail(err, errlen, -EBUSY,
 			    "control socket %s: already serving %s",
 			    path ? path : "", ctl.path);
+	if (path == NULL || len == 0)
+		return fail(err, errlen, -EINVAL,
+			    "control socket path is empty");
 	if (wake_fd < 0)
 		__atomic_store_n(&wake_fd,
 				 eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
 				 __ATOMIC_RELEASE);
-	if (len == 0)
-		return fail(err, errlen, -EINVAL,
-			    "control socket path is empty");
 	if (group && *group) {
 		const struct group *gr = getgrnam(group);
 
