@@ -212,8 +212,7 @@ def test_vhost_iommu(t):
     canary(d, ga, gb)
     base = d.mbufs_in_use()
     pid = d.proc.pid
-    fds0 = len(os.listdir("/proc/%d/fd" % pid))
-    links0 = vt.fd_targets(pid)
+    fds0 = vt.fd_baseline(pid)
 
     case_not_offered(t, d)
     print("not offered: ok")
@@ -224,10 +223,7 @@ def test_vhost_iommu(t):
     case_channel_closed(t, d, ga, gb)
     print("backend channel closed: ok")
 
-    vt.wait_until(lambda: len(os.listdir("/proc/%d/fd" % pid)) == fds0, 10,
-                  "vhostd's fds back to %d (now more: %s)" % (
-                      fds0, sorted(set(vt.fd_targets(pid).items()) -
-                                   set(links0.items()))))
+    vt.wait_fds_back(pid, fds0)
     ga.close()
     gb.close()
     d.stop_clean(base)

@@ -788,8 +788,9 @@ void vhd_ctl_wake(void)
 
 void vhd_ctl_run(int timeout_ms)
 {
+	/* The listening socket, the wake eventfd, the clients. */
 	struct pollfd pfd[2 + VHD_CTL_MAX_CLIENTS];
-	struct ctl_client *who[1 + VHD_CTL_MAX_CLIENTS];
+	struct ctl_client *who[2 + VHD_CTL_MAX_CLIENTS];
 	int n = 0;
 
 	/* Requests left over (a deferred reply was sent since, or a budget

@@ -80,6 +80,27 @@ def fd_targets(pid, fds=None):
     return out
 
 
+def fd_baseline(pid):
+    """(count, {fd: target}) of process PID's fds once the count is stable
+    (a telemetry query's socket closes a little after its reply)."""
+    n = wait_stable(lambda: len(os.listdir("/proc/%d/fd" % pid)),
+                    "fds of %d to settle" % pid, interval=0.2)
+    return n, fd_targets(pid)
+
+
+def wait_fds_back(pid, base, timeout=10, what=""):
+    """Wait until PID has no more fds than at BASE (fd_baseline); the
+    failure names the new ones."""
+    n0, links0 = base
+    try:
+        wait_until(lambda: len(os.listdir("/proc/%d/fd" % pid)) <= n0,
+                   timeout, "fds back to %d%s" % (n0, what))
+    except Failure:
+        raise Failure("fds of %d not back to %d%s: new %s" % (
+            pid, n0, what, sorted(set(fd_targets(pid).items()) -
+                                  set(links0.items())))) from None
+
+
 def setup_hugepages(pages=1024):
     os.makedirs("/dev/hugepages", exist_ok=True)
     if subprocess.call(["mountpoint", "-q", "/dev/hugepages"]) != 0:
