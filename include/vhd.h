@@ -249,6 +249,9 @@ struct vhd_lcore {
 	uint16_t cpu;
 	int numa;
 	uint16_t idx; /* 0..vhd_n_lcores-1, also the RCU thread id */
+	/* Its node's mbuf pool (dp/pools.c): what it dequeues from guests
+	 * into and copies floods into. */
+	struct rte_mempool *pool;
 	struct vhd_rxq_list *rxq;
 	/* Ports whose tx buffer has been written since the last flush. */
 	uint16_t n_dirty;
@@ -269,6 +272,7 @@ extern struct vhd_bridge *vhd_bridges[VHD_MAX_BRIDGES];
 extern struct vhd_lcore vhd_lcores[VHD_MAX_DP_LCORES];
 extern uint16_t vhd_n_lcores;
 extern struct rte_rcu_qsbr *vhd_rcu;
+/* The main lcore's node's mbuf pool: for ports on no known node. */
 extern struct rte_mempool *vhd_pool;
 extern volatile bool vhd_quit;
 extern uint32_t vhd_clock; /* seconds since start, kept by the main lcore */
@@ -450,6 +454,21 @@ void vhd_sched_rxq_window(const struct vhd_port *p, uint16_t q,
 int vhd_sched_lcore_window(uint16_t l, uint64_t *busy, uint64_t *idle,
 			   uint64_t *rx_pkts);
 void vhd_lcore_flush_port(struct vhd_lcore *lc, uint16_t port);
+
+/* dp/pools.c, control thread only: one mbuf pool of N_MBUFS per NUMA node
+ * in use. vhd_pools_init makes the main lcore's node's (vhd_pool) and
+ * each datapath lcore's, and sets vhd_lcore.pool; -ENOMEM if one cannot
+ * be made. vhd_pool_of(NODE) returns NODE's pool, making it on first use
+ * (an ethdev on another node added at run time); vhd_pool for a negative
+ * (unknown) node; NULL if it cannot be made. vhd_pools_count sums sizes
+ * and mbufs in use over the pools (mbufs); vhd_pools_node gives node I's,
+ * -ENOENT if it has none. vhd_pools_free frees them all (after the lcores
+ * have stopped and every port is gone). */
+int vhd_pools_init(unsigned int n_mbufs, int main_node);
+struct rte_mempool *vhd_pool_of(int node);
+void vhd_pools_count(uint64_t *size, uint64_t *in_use);
+int vhd_pools_node(int node, uint64_t *size, uint64_t *in_use);
+void vhd_pools_free(void);
 
 int vhd_lcore_alloc(struct vhd_lcore *lc);
 void vhd_lcore_free(struct vhd_lcore *lc);

@@ -45,7 +45,6 @@ struct vhd_bridge *vhd_bridges[VHD_MAX_BRIDGES];
 struct vhd_lcore vhd_lcores[VHD_MAX_DP_LCORES];
 uint16_t vhd_n_lcores;
 struct rte_rcu_qsbr *vhd_rcu;
-struct rte_mempool *vhd_pool;
 volatile bool vhd_quit;
 uint32_t vhd_clock;
 
@@ -327,14 +326,6 @@ int main(int argc, char **argv)
 		VHD_LOG(ERR, main, "RCU init failed");
 		goto out;
 	}
-	vhd_pool = rte_pktmbuf_pool_create("vhd_mbuf", pool_size(&conf), 256, 0,
-					   RTE_MBUF_DEFAULT_BUF_SIZE,
-					   (int)rte_socket_id());
-	if (vhd_pool == NULL) {
-		VHD_LOG(ERR, main, "mbuf pool of %u: %s (raise socket-mem)",
-			pool_size(&conf), rte_strerror(rte_errno));
-		goto out;
-	}
 	RTE_LCORE_FOREACH_WORKER (lcore_id) {
 		vhd_lcores[l].lcore_id = lcore_id;
 		vhd_lcores[l].idx = l;
@@ -351,6 +342,8 @@ int main(int argc, char **argv)
 		}
 		l++;
 	}
+	if (vhd_pools_init(pool_size(&conf), (int)rte_socket_id()) < 0)
+		goto out;
 	if (vhd_sched_build() < 0 || vhd_telemetry_init() < 0)
 		goto out;
 	if (vhd_vhost_guard_init() < 0 || vhd_notify_init() < 0) {
@@ -394,19 +387,10 @@ out:
 		vhd_ctl_close();
 	vhd_switch_clear();
 	vhd_notify_fini();
-	if (vhd_pool) {
-		unsigned int used = rte_mempool_in_use_count(vhd_pool);
-
-		if (used)
-			VHD_LOG(WARNING, main, "%u mbufs still in use at exit",
-				used);
-		else
-			VHD_LOG(INFO, main, "all mbufs returned");
-	}
 	vhd_sched_free();
 	for (l = 0; l < vhd_n_lcores; l++)
 		vhd_lcore_free(&vhd_lcores[l]);
-	rte_mempool_free(vhd_pool);
+	vhd_pools_free();
 	rte_free(vhd_rcu);
 	if (eal_up)
 		rte_eal_cleanup();

@@ -34,6 +34,12 @@ def test_learning(t):
                 "g4": vh("g4", "br1")},
                lcores=LCORES).start()
     base = d.mbufs_in_use()
+    # One mbuf pool per NUMA node in use (this machine has one node): the
+    # per-node counts add up to the total.
+    info = d.query("/vhostd/info")
+    check(info["mbuf_pool_nodes"] == [0] and
+          sum(info["mbuf_pool_in_use"]) == info["mbufs_in_use"],
+          "mbuf pools by node: %r" % info)
 
     g1 = Guest(t, "g1", t.path("g1.sock")).start()
     g2 = Guest(t, "g2", t.path("g2.sock")).start()

@@ -52,7 +52,8 @@ static struct vhd_bridge *find_bridge(const char *name)
 static int cmd_info_locked(const char *cmd, const char *params,
 			   struct rte_tel_data *d)
 {
-	uint64_t loops = 0, busy = 0, busy_cyc = 0, idle_cyc = 0;
+	uint64_t loops = 0, busy = 0, busy_cyc = 0, idle_cyc = 0, size, used;
+	struct rte_tel_data *nodes, *in_use;
 
 	RTE_SET_USED(cmd);
 	RTE_SET_USED(params);
@@ -71,9 +72,26 @@ static int cmd_info_locked(const char *cmd, const char *params,
 	rte_tel_data_add_dict_u64(d, "busy_cycles", busy_cyc);
 	rte_tel_data_add_dict_u64(d, "idle_cycles", idle_cyc);
 	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
-	rte_tel_data_add_dict_u64(d, "mbufs", vhd_pool->size);
-	rte_tel_data_add_dict_u64(d, "mbufs_in_use",
-				  rte_mempool_in_use_count(vhd_pool));
+	/* Summed over the pools (one per NUMA node in use); then by node. */
+	vhd_pools_count(&size, &used);
+	rte_tel_data_add_dict_u64(d, "mbufs", size);
+	rte_tel_data_add_dict_u64(d, "mbufs_in_use", used);
+	nodes = rte_tel_data_alloc();
+	in_use = rte_tel_data_alloc();
+	if (nodes == NULL || in_use == NULL) {
+		rte_tel_data_free(nodes);
+		rte_tel_data_free(in_use);
+		return 0;
+	}
+	rte_tel_data_start_array(nodes, RTE_TEL_U64_VAL);
+	rte_tel_data_start_array(in_use, RTE_TEL_U64_VAL);
+	for (int i = 0; i < RTE_MAX_NUMA_NODES; i++)
+		if (vhd_pools_node(i, &size, &used) == 0) {
+			rte_tel_data_add_array_u64(nodes, (uint64_t)i);
+			rte_tel_data_add_array_u64(in_use, used);
+		}
+	rte_tel_data_add_dict_container(d, "mbuf_pool_nodes", nodes, 0);
+	rte_tel_data_add_dict_container(d, "mbuf_pool_in_use", in_use, 0);
 	return 0;
 }
 

@@ -315,7 +315,7 @@ static void vlan_flood(struct vhd_lcore *lc, const struct vhd_bridge *br,
 	}
 	lc->brstats[br->idx].flooded++;
 	if (no) {
-		m2 = ns ? rte_pktmbuf_copy(m, vhd_pool, 0, UINT32_MAX) : m;
+		m2 = ns ? rte_pktmbuf_copy(m, lc->pool, 0, UINT32_MAX) : m;
 		if (m2 == NULL || retag(m2, vid, !tagged) < 0) {
 			lc->stats[in_port]
 			    .drop[m2 ? VHD_DROP_INVALID : VHD_DROP_NO_MBUF] +=

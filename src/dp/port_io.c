@@ -46,12 +46,13 @@ static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
 }
 
 /* Non-zero unless M is plain: one segment, one reference, direct, from
- * vhd_pool, so it can go straight back to the mempool once sent. */
-static inline uint64_t not_plain(const struct rte_mbuf *m)
+ * POOL (the lcore's), so it can go straight back to POOL once sent. */
+static inline uint64_t not_plain(const struct rte_mbuf *m,
+				 const struct rte_mempool *pool)
 {
 	return (m->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL)) |
 	       (uint64_t)(rte_mbuf_refcnt_read(m) ^ 1) |
-	       (uint64_t)(m->nb_segs ^ 1) | (uint64_t)(m->pool != vhd_pool);
+	       (uint64_t)(m->nb_segs ^ 1) | (uint64_t)(m->pool != pool);
 }
 
 /* Drop the runts of a burst (frames too short for an Ethernet header, which
@@ -128,7 +129,7 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 			return 0;
 		/* librte_vhost has just copied the frames into the mbufs:
 		 * they are in cache, no prefetch. */
-		n = rte_vhost_dequeue_burst(vid, q * 2 + 1, vhd_pool, pkts,
+		n = rte_vhost_dequeue_burst(vid, q * 2 + 1, lc->pool, pkts,
 					    VHD_BURST);
 	} else {
 		n = rte_eth_rx_burst(p->eth_id, q, pkts, VHD_BURST);
@@ -146,7 +147,7 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
 		max_len = RTE_MAX(max_len, rte_pktmbuf_pkt_len(pkts[i]));
 		min_len = RTE_MIN(min_len, rte_pktmbuf_data_len(pkts[i]));
-		odd |= not_plain(pkts[i]);
+		odd |= not_plain(pkts[i], lc->pool);
 	}
 	st->rx_pkts += n;
 	st->rx_bytes += bytes;
@@ -170,15 +171,16 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
  * does with RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE; otherwise (floods hold more
  * references, jumbo frames have segments) rte_pktmbuf_free_bulk.
  */
-static void free_copied(struct rte_mbuf **pkts, uint16_t n, bool plain)
+static void free_copied(struct rte_mempool *pool, struct rte_mbuf **pkts,
+			uint16_t n, bool plain)
 {
 	uint64_t odd = 0;
 
 	if (!plain)
 		for (uint16_t i = 0; i < n; i++)
-			odd |= not_plain(pkts[i]);
+			odd |= not_plain(pkts[i], pool);
 	if (likely(odd == 0))
-		rte_mempool_put_bulk(vhd_pool, (void **)pkts, n);
+		rte_mempool_put_bulk(pool, (void **)pkts, n);
 	else
 		rte_pktmbuf_free_bulk(pkts, n);
 }
@@ -334,7 +336,7 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 					  lc->idx);
 		lc->stats[port].tx_bytes +=
 		    b && sent == n ? b->bytes : bytes_of(pkts, sent);
-		free_copied(pkts, n, b && b->plain);
+		free_copied(lc->pool, pkts, n, b && b->plain);
 	} else {
 		/* Before the PMD owns them, where dpdk-dumpcap's tx callback
 		 * would see them. */

@@ -29,6 +29,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	char name[RTE_ETH_NAME_MAX_LEN];
 	uint16_t rxd = pc->rx_desc, txd = pc->tx_desc;
 	unsigned int need, avail, room;
+	struct rte_mempool *pool;
 	bool pci = vhd_config_dev_name(pc->devargs, name, sizeof(name));
 	int rc;
 
@@ -69,12 +70,22 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	/* Rx rings stay full of mbufs; tx rings hold them until the NIC is
 	 * done. Keep a quarter of the pool for the lcores and the guests. */
 	need = pc->queues * rxd + vhd_n_lcores * txd;
-	avail = rte_mempool_avail_count(vhd_pool);
-	if (need + vhd_pool->size / 4 > avail) {
+	/* Its rx rings fill from the pool of the device's node. */
+	pool = vhd_pool_of(rte_eth_dev_socket_id(p->eth_id));
+	if (pool == NULL) {
+		vhd_port_error(p, ENOMEM,
+			       "no mbuf pool on node %d: raise "
+			       "socket-mem",
+			       rte_eth_dev_socket_id(p->eth_id));
+		rc = -ENOMEM;
+		goto unplug;
+	}
+	avail = rte_mempool_avail_count(pool);
+	if (need + pool->size / 4 > avail) {
 		vhd_port_error(p, ENOBUFS,
 			       "its rings need %u mbufs, the pool has %u free "
 			       "of %u: raise [vhostd] mbufs",
-			       need, avail, vhd_pool->size);
+			       need, avail, pool->size);
 		rc = -ENOBUFS;
 		goto unplug;
 	}
@@ -85,7 +96,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 		goto unplug;
 	}
 	conf.rxmode.mtu = pc->mtu;
-	room = rte_pktmbuf_data_room_size(vhd_pool) - RTE_PKTMBUF_HEADROOM;
+	room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
 	/* A frame longer than one mbuf's room arrives in several. */
 	if (pc->mtu + RTE_ETHER_HDR_LEN + 4 + RTE_ETHER_CRC_LEN > room) {
 		if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
@@ -120,7 +131,7 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 	for (uint16_t q = 0; q < p->n_rxq; q++) {
 		rc = rte_eth_rx_queue_setup(p->eth_id, q, rxd,
 					    rte_eth_dev_socket_id(p->eth_id),
-					    NULL, vhd_pool);
+					    NULL, pool);
 		if (rc < 0)
 			goto fail;
 	}
