@@ -94,6 +94,11 @@ MAX_IDLE=1019
 # same keys), so that an older --vhostd-alt build gets the same ports
 VHOSTD_CONF_IDLE=400
 MAX_FLOWS=131072    # the generator holds the 2N frames in its mbuf pool: 640 MB more
+# --latency (bench/latgen.c; off by default, a run without it is as before)
+LATENCY=""          # --latency LIST: loads in % of each contender's own capacity
+LAT_SECONDS=10      # s, each latency measurement (--latency-seconds)
+LAT_WARMUP=2        # s, at the measurement's rate before it, not counted (--latency-warmup)
+LATGEN=${LATGEN:-$ROOT/build/scripts/bench/vhd-latgen}
 
 usage() {
 	sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -141,6 +146,16 @@ Options:
                        does best (default), or at the last level (then the
                        earlier levels get --ramp-interval windows)
   --retries N          re-runs of a disturbed measurement (default $RETRIES)
+ --latency LOADS:      one-way latency p0 -> p1 instead of throughput, e.g.
+                       --latency 10,50,90: per contender, size and rep a fresh
+                       switch and vhd-latgen (bench/latgen.c) on the generator
+                       CPU, which measures the contender's capacity, then
+                       p50/p99 at each load (% of that capacity); --reps,
+                       --sizes (numeric), --only, --wait-quiet apply
+  --latency-seconds S  each measurement (default $LAT_SECONDS)
+  --latency-warmup S   at the measurement's rate before it, not counted
+                       (default $LAT_WARMUP)
+  --latgen PATH        vhd-latgen binary (default build/scripts/bench/vhd-latgen)
 EOF
 }
 
@@ -182,6 +197,10 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=$2; shift ;;
 	--window) WINDOW=$2; shift ;;
 	--settle) SETTLE=$2; shift ;;
+	--latency) LATENCY=$2; shift ;;
+	--latency-seconds) LAT_SECONDS=$2; shift ;;
+	--latency-warmup) LAT_WARMUP=$2; shift ;;
+	--latgen) LATGEN=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option: $1" ;;
 	esac
@@ -318,10 +337,27 @@ if [ -n "$IDLE_PORTS" ]; then
 	[ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || die "cannot raise the fd limit to 4096"
 fi
 
+# --latency: its own path (lat_main), one-way, sequential
+if [ -n "$LATENCY" ]; then
+	IFS=, read -ra LAT_L <<<"$LATENCY"
+	for l in "${LAT_L[@]}"; do
+		[[ $l =~ ^[0-9]+([.][0-9]+)?$ ]] && awk -v l="$l" 'BEGIN {exit !(l > 0 && l <= 100)}' ||
+			die "bad --latency load $l (percent of capacity, 0 < L <= 100)"
+	done
+	for s in "${SIZE_L[@]}"; do
+		[ "$s" != imix ] || die "--latency: numeric --sizes only"
+	done
+	[[ $LAT_SECONDS =~ ^[0-9]+([.][0-9]+)?$ && $LAT_WARMUP =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+		die "bad --latency-seconds / --latency-warmup"
+	[ -z "$FLOWS$IDLE_PORTS" ] || die "--latency: not with --flows or --idle-ports"
+	[ -x "$LATGEN" ] || die "--latency: no vhd-latgen at $LATGEN (meson setup build && ninja -C build, or --latgen PATH)"
+	SLICED=0 # one switch at a time: the sequential hugepage budget
+fi
+
 exec 9>/tmp/vhostd-bench.lock
 flock -n 9 || die "another scripts/bench.sh is running (/tmp/vhostd-bench.lock)"
 
-PREFIXES="vhbgen vhbwire vhbovs vhdbench"
+PREFIXES="vhbgen vhbwire vhbovs vhdbench vhblat"
 WORK=$(mktemp -d /tmp/vhbench.XXXXXX)
 [ -n "$OUT" ] || OUT=/tmp/vhostd-bench.$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -729,6 +765,101 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 	fi
 	stop_slots
 }
+
+# ---------------------------------------------------------------- latency
+# --latency LOADS: one-way latency through each contender, its own path
+# (the throughput path below does not run). Per repetition, size and
+# contender (order rotated per repetition, as --sequential): a fresh switch
+# (start_switch, polling on SW_CPU) and one vhd-latgen (bench/latgen.c) on
+# GEN_CPU, its two net_virtio_user ports on the switch's sockets. latgen
+# learns the bridge (:02 from port 1, then :01 from port 0), measures the
+# contender's capacity (as fast as it can send for --latency-seconds), then
+# each load in % of that capacity (TSC-paced), every measurement after a
+# drain and --latency-warmup s at its rate, and prints one LAT line each.
+LAT_RESULTS=""
+
+lat_error() { # $1 contender, $2 size, $3 rep, $4 why
+	printf '{"label":"%s","size":%s,"rep":%d,"error":"%s"}\n' "$1" "$2" "$3" "$4" >>"$LAT_RESULTS"
+}
+
+lat_run() { # $1 contender, $2 size, $3 rep
+	local c=$1 size=$2 rep=$3 glog srv="" budget rc nl
+	SLOG=$OUT/lat-$c-$size-r$rep.switch.log
+	glog=$OUT/lat-$c-$size-r$rep.latgen.log
+	python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
+		sed 's/^/[bench] /' >&2
+	if ! start_switch "$c" "$SLOG"; then
+		log "$c: switch failed to start, see $SLOG"
+		lat_error "$c" "$size" "$rep" "switch failed to start"
+		stop_switch
+		return
+	fi
+	# OVS's ports are vhost-user clients: latgen's virtio_user listens
+	[[ $c = ovs-* ]] && srv=",server=1"
+	nl=${#LAT_L[@]}
+	# links and learning (30 s each at most), then capacity and the loads
+	budget=$(awk -v n="$nl" -v s="$LAT_SECONDS" -v w="$LAT_WARMUP" 'BEGIN {printf "%d", 90 + (n + 1) * (s + w + 3)}')
+	echo "# $c, size $size, rep $rep" >"$glog"
+	timeout -k 5 "$budget" taskset -c "$GEN_CPU" "$LATGEN" \
+		--lcores "0@$GEN_CPU" --file-prefix vhblat --in-memory \
+		--single-file-segments --no-pci --no-telemetry -m 256 \
+		--vdev "net_virtio_user0,path=$SOCK0,queue_size=1024,mac=00:00:00:00:00:01$srv$GEN_DEVARGS" \
+		--vdev "net_virtio_user1,path=$SOCK1,queue_size=1024,mac=00:00:00:00:00:02$srv$GEN_DEVARGS" \
+		-- --capacity --load "$LATENCY" --seconds "$LAT_SECONDS" \
+		--warmup "$LAT_WARMUP" --size "$size" </dev/null >>"$glog" 2>&1 &
+	echo $! >"$GEN_PIDFILE"
+	wait $!
+	rc=$?
+	: >"$GEN_PIDFILE"
+	stop_switch
+	[ $rc = 0 ] || log "$c: vhd-latgen exit status $rc, see $glog"
+	grep -q '^LAT mode=capacity' "$glog" || { lat_error "$c" "$size" "$rep" "no capacity measured (latgen exit $rc)"; return; }
+	python3 "$HERE/bench/latreport.py" add "$c" "$size" "$rep" "$LAT_RESULTS" <"$glog"
+}
+
+lat_summary() {
+	local t_end
+	t_end=$(date +%s)
+	{
+		echo "# vhostd bench --latency $LATENCY $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')"
+		echo "# switch CPU $SW_CPU, vhd-latgen CPU $GEN_CPU; one-way p0 -> p1; loads in % of each contender's own capacity; ${LAT_SECONDS}s per measurement after ${LAT_WARMUP}s warm-up; reps $REPS, sizes $SIZES${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+		echo
+		python3 "$HERE/bench/latreport.py" summary "$LAT_RESULTS" "$LATENCY"
+	} | tee "$OUT/latency-summary.txt"
+}
+
+lat_main() {
+	local rep size k c nc=${#CONTENDERS[@]} per_run nruns=0
+	LAT_RESULTS=$OUT/latency.jsonl
+	: >"$LAT_RESULTS"
+	for c in "${CONTENDERS[@]}"; do
+		[[ $c = vhostd-* && ! -x $VHOSTD ]] || nruns=$((nruns + 1))
+	done
+	per_run=$(awk -v n="${#LAT_L[@]}" -v s="$LAT_SECONDS" -v w="$LAT_WARMUP" 'BEGIN {printf "%d", 12 + (n + 1) * (s + w + 0.2)}')
+	log "latency: contenders ${CONTENDERS[*]}; loads $LATENCY % of each one's capacity; sizes $SIZES; reps $REPS"
+	log "estimated time: ~$((nruns * ${#SIZE_L[@]} * REPS * per_run / 60 + 1)) min (${per_run}s per run)"
+	log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+	log "logs and results: $OUT"
+	[[ " ${CONTENDERS[*]} " = *" vhostd-"* && ! -x $VHOSTD ]] &&
+		log "vhostd: SKIPPED, no binary at $VHOSTD (build it first, or --vhostd PATH)"
+	t_start=$(date +%s)
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for size in "${SIZE_L[@]}"; do
+			for ((k = 0; k < nc; k++)); do
+				c=${CONTENDERS[$(((k + rep - 1) % nc))]}
+				[[ $c = vhostd-* && ! -x $VHOSTD ]] && continue
+				lat_run "$c" "$size" "$rep"
+			done
+		done
+	done
+	lat_summary
+}
+
+if [ -n "$LATENCY" ]; then
+	lat_main
+	exit 0
+fi
 
 # ---------------------------------------------------------------- main loop
 NC=${#CONTENDERS[@]}
