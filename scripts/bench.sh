@@ -5,6 +5,7 @@
 #                    [--dirs both,oneway] [--only wire,ovs-normal,...]
 #                    [--sequential [--reps N]]
 #                    [--flows 1,16,1024,65536] [--idle-ports 0,16,64,256,1019]
+#                    [--queues 1,4] [--sw-lcores 1,2]
 #
 # Topology: the switch under test polls on CPU 1 (--sw-cpu); one dpdk-testpmd
 # generator on CPU 0 (--gen-cpu) with two net_virtio_user ports attached to
@@ -31,6 +32,11 @@
 #   --idle-ports LIST  the switch has N more vhost-user ports on the bridge,
 #                      listening, no guest connected (vhostd: [port idleK];
 #                      OVS: dpdkvhostuser ports)
+#   --queues LIST      multiqueue: each generator port has N queue pairs and
+#                      replays frames from pcaps on every one of them (a
+#                      guest spreading its flows over all its queues)
+#   --sw-lcores LIST   the switch gets K datapath lcores (CPUs: --sw-cpu,
+#                      then the others; on 2 CPUs K=2 shares the generator's)
 # Time-sliced (default): per case, every contender and its own generator are
 # started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
 # window each per round, so contenders are compared seconds apart
@@ -99,9 +105,21 @@ LATENCY=""          # --latency LIST: loads in % of each contender's own capacit
 LAT_SECONDS=10      # s, each latency measurement (--latency-seconds)
 LAT_WARMUP=2        # s, at the measurement's rate before it, not counted (--latency-warmup)
 LATGEN=${LATGEN:-$ROOT/build/scripts/bench/vhd-latgen}
+# ---- multiqueue (--queues, --sw-lcores)
+QUEUES=""           # --queues LIST (empty: off, tx_first on one queue pair)
+SW_LCORES=""        # --sw-lcores LIST (empty: off, one lcore on --sw-cpu)
+MQ_GEN=circulate    # --mq-gen: circulate (closed loop) or replay (open loop, every queue)
+CUR_Q=""            # the case being measured: queue pairs per port ("": off)
+CUR_SWL=""          # the case being measured: switch datapath lcores ("": off, 1)
+CUR_MQ=""           # the case being measured: "$CUR_Q$CUR_SWL" ("": neither on)
+SW_CPUS=""          # the case being measured: the switch's datapath CPUs (sw_cpus)
+MAX_QUEUES=16       # per port (the generator's mbufs and rings grow with it)
+GEN_SHARED_MIN=0.40 # the generator's CPU share that is not "disturbed" when
+                    # a switch lcore shares its CPU (seen: ~0.67 and ~0.33)
+# ---- end multiqueue
 
 usage() {
-	sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 
 Options:
@@ -131,6 +149,19 @@ Options:
   --idle-ports LIST    idle vhost-user ports on the bridge, one case each
                        (e.g. 0,16,64,256,1019; at most $MAX_IDLE; default:
                        off, none)
+  --queues LIST        queue pairs per generator port, one case each (e.g.
+                       1,4; at most $MAX_QUEUES); default: off, one pair
+  --mq-gen circulate|replay   --queues: circulate tx_first's packets,
+                       injected on every queue (default; closed loop, io
+                       forwarding keeps a packet's queue: after one pass
+                       only the queues the switch sends on, one per switch
+                       lcore, carry traffic), or replay pcaps on every queue
+                       (open loop, overloads the switch's egress; both ways
+                       and numeric sizes only)
+  --sw-lcores LIST     datapath lcores of the switch, one case each (e.g.
+                       1,2): vhostd lcores, OVS pmd-cpu-mask, wire's
+                       forwarding lcores; CPUs --sw-cpu first, then the
+                       others, the generator's last (default: off, one)
   --print-vhostd-config MODE   print the vhostd INI used for MODE and exit
  Time-sliced (default):
   --reps N             sessions per case, each with fresh processes (default $REPS)
@@ -192,6 +223,9 @@ while [ $# -gt 0 ]; do
 	--gen-devargs) GEN_DEVARGS=$2; shift ;;
 	--flows) FLOWS=$2; shift ;;
 	--idle-ports) IDLE_PORTS=$2; shift ;;
+	--queues) QUEUES=$2; shift ;;
+	--sw-lcores) SW_LCORES=$2; shift ;;
+	--mq-gen) MQ_GEN=$2; shift ;;
 	--sliced) SLICED=1 ;;
 	--sequential) SLICED=0 ;;
 	--rounds) ROUNDS=$2; shift ;;
@@ -206,6 +240,23 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+
+# ---------------------------------------------------------------- multiqueue
+# sw_cpus K: the switch's K datapath CPUs, comma-separated: --sw-cpu, then
+# the other online CPUs in order, the generator's (--gen-cpu) last, so the
+# generator shares its CPU only when nothing else is left (2 CPUs, K=2)
+sw_cpus() {
+	local k=${1:-1} list=$SW_CPU c n
+	n=$(getconf _NPROCESSORS_ONLN)
+	for ((c = 0; c < n && k > 1; c++)); do
+		[ "$c" = "$SW_CPU" ] || [ "$c" = "$GEN_CPU" ] && continue
+		list+=",$c" k=$((k - 1))
+	done
+	[ $k -gt 1 ] && [ "$GEN_CPU" != "$SW_CPU" ] && list+=",$GEN_CPU"
+	echo "$list"
+}
+SW_CPUS=$SW_CPU
+# ---- end multiqueue
 
 # ---------------------------------------------------------------- vhostd conf
 # MAC table of both switches for CUR_FLOWS pairs: 2N MACs (A_i on p0, B_i
@@ -252,7 +303,7 @@ mtu = $((big - 14))"
 ; generated by scripts/bench.sh
 [vhostd]
 ; CPU list for the datapath
-lcores = $SW_CPU
+lcores = $SW_CPUS
 ; CPU for the control thread
 main-lcore = $GEN_CPU
 ; MiB of hugepage memory
@@ -289,6 +340,7 @@ EOF
 if [ -n "$PRINT_CONF" ]; then
 	CUR_FLOWS=${FLOWS%%,*} CUR_IDLE=${IDLE_PORTS%%,*}
 	CUR_FLOWS=${CUR_FLOWS:-0}
+	SW_CPUS=$(sw_cpus "${SW_LCORES%%,*}")
 	vhostd_config "$PRINT_CONF" /tmp/vhbench.X/p0.sock /tmp/vhbench.X/p1.sock 1
 	exit 0
 fi
@@ -348,6 +400,33 @@ if [ -n "$IDLE_PORTS" ]; then
 	# one socket each, plus vhostd's and OVS's own fds
 	[ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || die "cannot raise the fd limit to 4096"
 fi
+# ---- multiqueue: --queues / --sw-lcores, one case per value ("" = off)
+Q_L=("") SWL_L=("")
+if [ -n "$QUEUES" ]; then
+	IFS=, read -ra Q_L <<<"$QUEUES"
+	for q in "${Q_L[@]}"; do
+		[[ $q =~ ^[0-9]+$ && $q -ge 1 && $q -le $MAX_QUEUES ]] ||
+			die "bad --queues value $q (1..$MAX_QUEUES)"
+	done
+	[[ $MQ_GEN = replay || $MQ_GEN = circulate ]] || die "bad --mq-gen $MQ_GEN (replay or circulate)"
+	if [ "$MQ_GEN" = replay ]; then
+		for s in "${SIZE_L[@]}"; do
+			[ "$s" != imix ] || die "--queues: numeric --sizes only (one frame size per pcap)"
+		done
+		# replayed frames into both ports (as --flows)
+		[[ " ${DIR_L[*]} " = *" both "* ]] || die "--queues: needs --dirs both"
+		[ ${#DIR_L[@]} = 1 ] || log "--queues: both ways only (the generator replays frames into both ports)"
+		DIR_L=(both) DIRS=both
+	fi
+fi
+if [ -n "$SW_LCORES" ]; then
+	IFS=, read -ra SWL_L <<<"$SW_LCORES"
+	for k in "${SWL_L[@]}"; do
+		[[ $k =~ ^[0-9]+$ && $k -ge 1 && $k -le $(getconf _NPROCESSORS_ONLN) ]] ||
+			die "bad --sw-lcores value $k (1..$(getconf _NPROCESSORS_ONLN), the online CPUs)"
+	done
+fi
+# ---- end multiqueue
 
 # --latency: its own path (lat_main), one-way, sequential
 if [ -n "$LATENCY" ]; then
@@ -361,7 +440,7 @@ if [ -n "$LATENCY" ]; then
 	done
 	[[ $LAT_SECONDS =~ ^[0-9]+([.][0-9]+)?$ && $LAT_WARMUP =~ ^[0-9]+([.][0-9]+)?$ ]] ||
 		die "bad --latency-seconds / --latency-warmup"
-	[ -z "$FLOWS$IDLE_PORTS" ] || die "--latency: not with --flows or --idle-ports"
+	[ -z "$FLOWS$IDLE_PORTS$QUEUES$SW_LCORES" ] || die "--latency: not with --flows, --idle-ports, --queues or --sw-lcores"
 	[ -x "$LATGEN" ] || die "--latency: no vhd-latgen at $LATGEN (meson setup build && ninja -C build, or --latgen PATH)"
 	SLICED=0 # one switch at a time: the sequential hugepage budget
 fi
@@ -455,6 +534,13 @@ summarize() { # $1: note for the header
 	{
 		echo "# vhostd bench $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')${1:+ ($1)}"
 		echo "# switch CPU $SW_CPU, generator CPU $GEN_CPU; $CYC_NOTE"
+		# ---- multiqueue
+		for k in "${SWL_L[@]}"; do
+			[ -n "$k" ] || continue
+			echo "# --sw-lcores $k: switch CPUs $(sw_cpus "$k")$([[ ,$(sw_cpus "$k"), = *",$GEN_CPU,"* ]] && echo ", CPU $GEN_CPU shared with the generator (bound by it)")"
+		done
+		[ -n "$QUEUES" ] && echo "# --queues $QUEUES: queue pairs per generator port, $([ "$MQ_GEN" = replay ] && echo "pcap frames replayed on every queue (open loop)" || echo "tx_first on every queue, circulating (--mq-gen circulate)")"
+		# ---- end multiqueue
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
 		if [ $SLICED = 1 ]; then
 			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
@@ -537,11 +623,18 @@ wait_sockets() { # wait until both vhost-user sockets exist and SW_PID lives
 }
 
 start_wire() { # $1 log
-	setsid taskset -c "$GEN_CPU,$SW_CPU" stdbuf -oL dpdk-testpmd \
-		--lcores "0@$GEN_CPU,1@$SW_CPU" --file-prefix "vhbwire$SFX" --in-memory \
+	# ---- multiqueue: a forwarding lcore per switch CPU, N queues a port
+	# (testpmd spreads its 2N streams over the lcores; it prints per-stream
+	# counters when it exits)
+	local lc="0@$GEN_CPU" nb=0 c vq="" mq=()
+	for c in ${SW_CPUS//,/ }; do nb=$((nb + 1)) lc+=",$nb@$c"; done
+	[ -n "$CUR_Q" ] && vq=",queues=$CUR_Q" mq=(--rxq="$CUR_Q" --txq="$CUR_Q")
+	# ---- end multiqueue
+	setsid taskset -c "$GEN_CPU,$SW_CPUS" stdbuf -oL dpdk-testpmd \
+		--lcores "$lc" --file-prefix "vhbwire$SFX" --in-memory \
 		--no-pci --no-telemetry -m 512 \
-		--vdev "net_vhost0,iface=$SOCK0" --vdev "net_vhost1,iface=$SOCK1" \
-		-- --nb-cores=1 --forward-mode=io --stats-period 3600 \
+		--vdev "net_vhost0,iface=$SOCK0$vq" --vdev "net_vhost1,iface=$SOCK1$vq" \
+		-- --nb-cores=$nb --forward-mode=io --stats-period 3600 "${mq[@]}" \
 		--rxd=1024 --txd=1024 --record-core-cycles </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets
@@ -566,9 +659,11 @@ ovs_stop() {
 }
 
 start_ovs() { # $1 log, $2 normal|p2p
-	local lcmask pmdmask
+	local lcmask pmdmask c
 	lcmask=$(printf '0x%x' $((1 << GEN_CPU)))
-	pmdmask=$(printf '0x%x' $((1 << SW_CPU)))
+	pmdmask=0 # ---- multiqueue: a PMD thread per switch CPU
+	for c in ${SW_CPUS//,/ }; do pmdmask=$((pmdmask | 1 << c)); done
+	pmdmask=$(printf '0x%x' $pmdmask)
 	rm -rf "$OVS_DIR"
 	mkdir -p "$OVS_DIR"
 	export OVS_RUNDIR=$OVS_DIR OVS_DBDIR=$OVS_DIR OVS_LOGDIR=$OVS_DIR
@@ -648,7 +743,7 @@ start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
 	vhostd_config "$2" "$SOCK0" "$SOCK1" $ctl >"$WORK/vhostd$SFX.ini"
 	cat "$WORK/vhostd$SFX.ini" >>"$1"
 	echo "# $3" >>"$1"
-	setsid taskset -c "$SW_CPU" "$3" --config "$WORK/vhostd$SFX.ini" </dev/null >>"$1" 2>&1 &
+	setsid taskset -c "$SW_CPUS" "$3" --config "$WORK/vhostd$SFX.ini" </dev/null >>"$1" 2>&1 &
 	SW_PID=$!
 	wait_sockets || return 1
 	[ "${CUR_IDLE:-0}" -gt $VHOSTD_CONF_IDLE ] || return 0
@@ -690,10 +785,14 @@ show_result() { # $1 one result line: a progress line on stderr
 import json, sys, time
 r = json.loads(sys.argv[1])
 t = time.strftime("%H:%M:%S")
-# --flows / --idle-ports: the case, and the switch's state
-case = "".join(f" {k[0]}{r[k]}" for k in ("flows", "idle_ports") if k in r)
+# --flows / --idle-ports / --queues / --sw-lcores: the case, and the
+# switch's state (and, multiqueue, its busy threads)
+case = "".join(f" {t}{r[k]}" for k, t in (("flows", "f"), ("idle_ports", "i"),
+               ("queues", "q"), ("sw_lcores", "l")) if k in r)
 sw = "".join(f" {k} {r[k]}" for k in ("learn_s", "learn_timeout",
              "fdb_entries", "flooded_delta", "upcalls_delta") if k in r)
+if r.get("sw_threads"):
+    sw += " threads " + ",".join(r["sw_threads"])
 if "error" in r:
     print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6}{case} rep {r['rep']} ERROR {r['error'][:200]}")
 else:
@@ -706,9 +805,10 @@ EOF
 }
 
 # ---------------------------------------------------------------- cases
-# set_case FLOWS IDLE: the --flows / --idle-ports case measured next ("" =
-# the option is off). CASE_TAG names its log files, CASE_JSON goes in the
-# result lines bench.sh writes itself, CASE_ARGS to gen.py / slices.py.
+# set_case FLOWS IDLE [QUEUES SW_LCORES]: the --flows / --idle-ports /
+# --queues / --sw-lcores case measured next ("" = the option is off).
+# CASE_TAG names its log files, CASE_JSON goes in the result lines bench.sh
+# writes itself, CASE_ARGS to gen.py / slices.py.
 CASE_TAG="" CASE_JSON="" CASE_ARGS=()
 set_case() {
 	CUR_FLOWS=${1:-0} CUR_IDLE=$2
@@ -721,7 +821,38 @@ set_case() {
 		CASE_TAG+="-i$2" CASE_JSON+=",\"idle_ports\":$2"
 		CASE_ARGS+=(--idle-ports "$2")
 	fi
+	# ---- multiqueue
+	CUR_Q=${3:-} CUR_SWL=${4:-} CUR_MQ=${3:-}${4:-}
+	SW_CPUS=$(sw_cpus "${4:-1}")
+	if [ -n "$CUR_Q" ]; then
+		CASE_TAG+="-q$3" CASE_JSON+=",\"queues\":$3"
+		CASE_ARGS+=(--queues "$3" --pcap-dir "$WORK/pcap" --mq-gen "$MQ_GEN")
+	fi
+	if [ -n "$CUR_SWL" ]; then
+		CASE_TAG+="-l$4" CASE_JSON+=",\"sw_lcores\":$4"
+		CASE_ARGS+=(--sw-lcores "$4")
+		# a switch lcore on the generator's CPU: two pollers share it
+		[[ ,$SW_CPUS, = *",$GEN_CPU,"* ]] &&
+			CASE_ARGS+=(--gen-min-share "$GEN_SHARED_MIN")
+	fi
+	# ---- end multiqueue
 }
+
+# ---- multiqueue
+# show_spec CONTENDER: --queues / --sw-lcores, how gen.py / slices.py show
+# the switch's rx queue placement and load once the traffic runs (after
+# the ramp; swstate.py show): vhostd's `vhostctl lcores` and its ports'
+# queues, OVS's dpif-netdev/pmd-rxq-show. wire (testpmd) prints its
+# per-stream counters when it exits (its switch log).
+show_spec() {
+	[ -n "$CUR_MQ" ] || return 0
+	case $1 in
+	vhostd-*) echo "vhostd=$(dirname "$VHOSTD")/vhostctl,$(dirname "$SOCK0")/vhostd.ctl" ;;
+	alt-*) echo "vhostd=$(dirname "$VHOSTD_ALT")/vhostctl,$(dirname "$SOCK0")/vhostd.ctl" ;;
+	ovs-*) echo "ovs=$OVS_DIR/ovs-vswitchd.ctl" ;;
+	esac
+}
+# ---- end multiqueue
 
 # probe_spec CONTENDER: --flows, how gen.py / slices.py read the switch's
 # MAC table and floods (swstate.py): the learning bridges only (gen.py waits
@@ -760,7 +891,7 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 		OVS_UP=0 SW_PID=""
 		srv=0
 		[[ $c = ovs-* ]] && srv=1
-		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k${CASE_ARGS:+:$(probe_spec "$c")}")
+		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k${CASE_ARGS:+:$(probe_spec "$c")}${CUR_MQ:+:$(show_spec "$c")}")
 	done
 	if [ ${#specs[@]} -gt 0 ]; then
 		python3 "$HERE/bench/slices.py" "${specs[@]}" --size "$1" --dir "$2" \
@@ -880,11 +1011,27 @@ for c in "${CONTENDERS[@]}"; do
 	if [[ $c = vhostd-* && ! -x $VHOSTD ]]; then continue; fi
 	nruns=$((nruns + 1))
 done
-ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]} * ${#FLOWS_L[@]} * ${#IDLE_L[@]}))
+ncases=$((${#SIZE_L[@]} * ${#DIR_L[@]} * ${#FLOWS_L[@]} * ${#IDLE_L[@]} * ${#Q_L[@]} * ${#SWL_L[@]}))
 ri=$RAMP_INTERVAL
 [ "$PICK" = best ] && ri=$INTERVAL
 per_run=$(python3 -c "b='$BURSTS'.split(','); print(int(10 + $WARMUP + (len(b)-1)*($ri+1) + $INTERVAL + len(b)*0.5))")
-log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS;${FLOWS:+ flows: $FLOWS;}${IDLE_PORTS:+ idle ports: ${IDLE_L[*]};} $([ $SLICED = 1 ] && echo "sliced, $REPS sessions x $ROUNDS rounds" || echo "sequential, reps: $REPS")"
+log "contenders: ${CONTENDERS[*]}; sizes: $SIZES; dirs: $DIRS;${FLOWS:+ flows: $FLOWS;}${IDLE_PORTS:+ idle ports: ${IDLE_L[*]};}${QUEUES:+ queues: $QUEUES;}${SW_LCORES:+ switch lcores: $SW_LCORES;} $([ $SLICED = 1 ] && echo "sliced, $REPS sessions x $ROUNDS rounds" || echo "sequential, reps: $REPS")"
+# ---- multiqueue: what the cases do with the CPUs
+if [ -n "$QUEUES" ] && [ "$MQ_GEN" = replay ]; then
+	log "--queues: each generator port has N queue pairs (virtio_user queues=N, testpmd --rxq/--txq=N) and replays pcap frames on every queue (open loop, port MACs; with --flows the MAC pairs spread over the queues)"
+elif [ -n "$QUEUES" ]; then
+	log "--queues, --mq-gen circulate: each generator port has N queue pairs, tx_first injects on every queue; the packets circulate on the queues the switch sends on"
+fi
+for k in "${SWL_L[@]}"; do
+	[ -n "$k" ] || continue
+	sc=$(sw_cpus "$k")
+	msg="--sw-lcores $k: switch datapath CPUs $sc (vhostd lcores, OVS pmd-cpu-mask, wire --nb-cores=$k)"
+	[[ ,$sc, = *",$GEN_CPU,"* ]] &&
+		msg+="; CPU $GEN_CPU is shared by the generator and a switch lcore in the scheduler's time slices (seen: about 2/3 and 1/3 of it), the generator's share counts as disturbed only below $GEN_SHARED_MIN, and the rate is bound by that CPU"
+	[ "$k" -gt 1 ] && msg+="; cyc/pkt = CPU time of all the switch's threads (no perf)"
+	log "$msg"
+done
+# ---- end multiqueue
 if [ $SLICED = 1 ]; then
 	per_case=$(python3 -c "n=$nruns; b=len('$BURSTS'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
 	log "estimated time: ~$((REPS * ncases * per_case / 60 + 1)) min (${per_case}s per case and session: start and ramp each contender, then $ROUNDS rounds)"
@@ -903,10 +1050,14 @@ if [ $SLICED = 1 ]; then
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for flows in "${FLOWS_L[@]}"; do
 			for idle in "${IDLE_L[@]}"; do
-				set_case "$flows" "$idle"
-				for size in "${SIZE_L[@]}"; do
-					for dir in "${DIR_L[@]}"; do
-						run_sliced_case "$size" "$dir" $(((rep - 1) * ROUNDS))
+				for q in "${Q_L[@]}"; do # ---- multiqueue: two more dimensions
+					for swl in "${SWL_L[@]}"; do
+						set_case "$flows" "$idle" "$q" "$swl"
+						for size in "${SIZE_L[@]}"; do
+							for dir in "${DIR_L[@]}"; do
+								run_sliced_case "$size" "$dir" $(((rep - 1) * ROUNDS))
+							done
+						done
 					done
 				done
 			done
@@ -918,7 +1069,9 @@ fi
 for ((rep = 1; rep <= REPS; rep++)); do
 	for flows in "${FLOWS_L[@]}"; do
 		for idle in "${IDLE_L[@]}"; do
-			set_case "$flows" "$idle"
+			# ---- multiqueue: two more dimensions (body not re-indented)
+			for q in "${Q_L[@]}"; do for swl in "${SWL_L[@]}"; do
+			set_case "$flows" "$idle" "$q" "$swl"
 			for size in "${SIZE_L[@]}"; do
 				for dir in "${DIR_L[@]}"; do
 					for ((k = 0; k < NC; k++)); do
@@ -953,7 +1106,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 								--freq-mhz "$CPU_MHZ" --log "$glog" \
 								--pidfile "$GEN_PIDFILE" --rep "$rep" --attempt "$att" \
 								--vdev-extra "$GEN_DEVARGS" "${CASE_ARGS[@]}" \
-								${CASE_ARGS:+--probe "$(probe_spec "$c")"})
+								${CASE_ARGS:+--probe "$(probe_spec "$c")"} \
+								${CUR_MQ:+--show "$(show_spec "$c")"})
 							: >"$GEN_PIDFILE"
 							proc=$(proc_cycles_live "$c")
 							stop_switch
@@ -971,6 +1125,7 @@ print(json.dumps(r))' "$line" "$proc")
 					done
 				done
 			done
+			done; done # ---- end multiqueue
 		done
 	done
 done

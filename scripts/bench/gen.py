@@ -9,6 +9,10 @@ port packet/byte counters.  Prints one JSON object on stdout.
 --flows N: instead of tx_first, two net_pcap ports replay N MAC pairs per
 direction into the virtio_user ports (swstate.py, start_generator), and the
 switch's state is read around the measurement (--probe).
+--queues N (multiqueue): both virtio_user ports get N queue pairs and the
+pcap ports replay frames on every queue (replay() below, also without
+--flows: the port MACs), or with --mq-gen circulate tx_first injects on
+every queue; --show reads the switch's rx queue placement.
 
 Noise accounting: CPU time of the busiest thread of the switch process and of
 the generator process over the measurement interval (from /proc/PID/task),
@@ -222,6 +226,9 @@ def measure(tp, a, interval):
     d, cpu, comm = busiest(sw0, sw1)
     r["sw_share"] = round(d / CLK_TCK / dt, 3) if a.sw_pid else None
     r["sw_thread"] = f"{comm}@cpu{cpu}" if a.sw_pid else None
+    if mq(a) and a.sw_pid:
+        # multiqueue: every busy thread of the switch (its lcores / PMDs)
+        r["sw_threads"] = busy_threads(sw0, sw1, dt)
     d, cpu, comm = busiest(gen0, gen1)
     r["gen_share"] = round(d / CLK_TCK / dt, 3)
     r["gen_thread"] = f"{comm}@cpu{cpu}"
@@ -235,6 +242,10 @@ def measure(tp, a, interval):
     sw_ticks = None
     if a.sw_pid:
         sw_ticks = busiest(sw0, sw1)[0]
+        if (a.sw_lcores or 1) > 1:
+            # several datapath lcores: the CPU time of all the threads
+            sw_ticks = sum(t - sw0.get(tid, (0,))[0]
+                           for tid, (t, _, _) in sw1.items())
     if perf is not None:
         _, err = perf.communicate()
         m = re.search(r"^(\d+),", err, re.M)
@@ -246,14 +257,79 @@ def measure(tp, a, interval):
         # datapath thread over the interval
         r["cycles_per_pkt"] = a.freq_mhz * 1e6 * (sw_ticks / CLK_TCK) / pk
         r["cycles_src"] = "freq*cputime"
+        if (a.sw_lcores or 1) > 1:
+            r["cycles_src"] = "freq*cputime(all threads)"
     return r
+
+
+# ---- multiqueue (--queues, --sw-lcores)
+def mq(a):
+    """A multiqueue case: --queues or --sw-lcores given."""
+    return (getattr(a, "queues", None) is not None or
+            getattr(a, "sw_lcores", None) is not None)
+
+
+def replay(a):
+    """The generator replays pcaps (open loop) instead of circulating
+    tx_first's packets: --flows, or --queues with --mq-gen replay (io
+    forwarding keeps a packet's queue, so circulating packets end up on
+    the queues the switch transmits on: one per switch lcore)."""
+    return bool(a.flows) or (getattr(a, "queues", None) is not None and
+                             getattr(a, "mq_gen", "replay") == "replay")
+
+
+def busy_threads(t0, t1, dt, min_share=0.05):
+    """'comm@cpuN share' of the threads that used >= min_share of a CPU."""
+    out = []
+    for tid, (ticks, cpu, comm) in sorted(t1.items()):
+        share = (ticks - t0.get(tid, (ticks,))[0]) / CLK_TCK / dt
+        if share >= min_share:
+            out.append(f"{comm}@cpu{cpu} {share:.0%}")
+    return out
+
+
+STREAM_RE = re.compile(
+    r"Forward Stats for RX Port=\s*(\d+)/Queue=\s*(\d+) -> TX Port=\s*(\d+)"
+    r"/Queue=\s*(\d+).*?RX-packets:\s*(\d+)\s+TX-packets:\s*(\d+)", re.S)
+
+
+def queue_stats(tp, a):
+    """--queues: the generator's per-stream counters (show fwd stats all,
+    since forwarding started): packets it sent into the switch on each
+    virtio_user tx queue (the guest's tx queue, the switch's rx queue) and
+    received from it on each rx queue. {"into_switch": {"p0": [per queue]},
+    "from_switch": {...}}; the full output is in the generator log."""
+    out = tp.cmd("show fwd stats all")
+    q = a.queues or 1
+    res = {"into_switch": {f"p{p}": [0] * q for p in (0, 1)},
+           "from_switch": {f"p{p}": [0] * q for p in (0, 1)}}
+    for m in STREAM_RE.finditer(out):
+        rxp, rxq, txp, txq, rx, tx = (int(x) for x in m.groups())
+        if txp in (0, 1) and txq < q:
+            res["into_switch"][f"p{txp}"][txq] += tx
+        if rxp in (0, 1) and rxq < q:
+            res["from_switch"][f"p{rxp}"][rxq] += rx
+    return res
+
+
+def show_switch(tp, a, label):
+    """--show: the switch's rx queue placement and load (swstate.show),
+    into the generator log and on stderr."""
+    if not getattr(a, "show", ""):
+        return
+    text = swstate.show(a.show)
+    tp.log.write(f"\n# {label}: switch rx queues ({a.show})\n{text}\n")
+    print(f"[bench] {label} switch rx queues:\n" +
+          "\n".join("    " + l for l in text.splitlines()),
+          file=sys.stderr, flush=True)
+# ---- end multiqueue
 
 
 def inject(tp, a, bursts):
     """Inject `bursts` bursts (of 32) on port 0 only (oneway) or both ports.
     --flows: nothing to inject, the pcap ports replay for ever; start
     forwarding once."""
-    if a.flows:
+    if replay(a):
         if not getattr(tp, "started", False):
             tp.cmd("start")
             tp.started = True
@@ -277,7 +353,7 @@ def inject(tp, a, bursts):
 
 def levels_of(a):
     """Cumulative injection levels; --flows has one, 0 (nothing injected)."""
-    return [0] if a.flows else [int(x) for x in a.bursts.split(",") if x]
+    return [0] if replay(a) else [int(x) for x in a.bursts.split(",") if x]
 
 
 def wait_learned(tp, a):
@@ -322,7 +398,8 @@ def start_generator(a):
     virtio_user's rx check against the 1500 B MTU)."""
     srv = ",server=1" if a.server else ""
     extra_eal, extra_app, mem, mbufs = [], [], 512, 32768
-    if a.flows:
+    vq = ""
+    if a.flows and getattr(a, "queues", None) is None:
         pa, pb = swstate.write_pcaps(a.pcap_dir, a.flows, int(a.size))
         extra_eal = ["--vdev", f"net_pcap0,rx_pcap={pa},infinite_rx=1",
                      "--vdev", f"net_pcap1,rx_pcap={pb},infinite_rx=1"]
@@ -330,14 +407,39 @@ def start_generator(a):
         # ~2.5 KB per default mbuf (2176 B data room, header, pool)
         mem += 2 * a.flows * 2560 // (1 << 20) + 1
         extra_app = ["--portlist=2,0,3,1"]
+    elif replay(a):
+        # ---- multiqueue: one pcap per queue and port (rx_pcap given N
+        # times: N rx queues, and as many tx queues that drop), --rxq and
+        # --txq N on every port; the virtio_user rings of N queues
+        # (2 ports x N x (rx + tx) x 1024) take more mbufs above 4
+        q = a.queues
+        la, lb = swstate.write_queue_pcaps(a.pcap_dir, a.flows, int(a.size),
+                                           q, MAC0, MAC1)
+        extra_eal = ["--vdev", "net_pcap0," + ",".join(
+                         f"rx_pcap={p}" for p in la) + ",infinite_rx=1",
+                     "--vdev", "net_pcap1," + ",".join(
+                         f"rx_pcap={p}" for p in lb) + ",infinite_rx=1"]
+        held = 2 * max(a.flows, q)
+        mbufs += held + max(0, q - 4) * 4 * 2048
+        mem += (mbufs - 32768) * 2560 // (1 << 20) + 1
+        extra_app = ["--portlist=2,0,3,1"]
+    if getattr(a, "queues", None) is not None and a.queues > 1:
+        # --mq-gen circulate: tx_first sends on every queue, io forwarding
+        # keeps each packet's queue
+        vq = f",queues={a.queues}"
+        extra_app += [f"--rxq={a.queues}", f"--txq={a.queues}"]
+        if not replay(a) and a.queues > 4:
+            mbufs += (a.queues - 4) * 4 * 2048
+            mem += (mbufs - 32768) * 2560 // (1 << 20) + 1
+        # ---- end multiqueue
     argv = ["taskset", "-c", str(a.gen_cpu), "stdbuf", "-oL", a.testpmd,
             "--lcores", f"(0,1)@{a.gen_cpu}", "--file-prefix", a.prefix,
             "--single-file-segments", "--in-memory", "--no-pci",
             "--no-telemetry", "-m", str(mem),
             "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
-                      f"mac={MAC0}{srv}{a.vdev_extra}",
+                      f"mac={MAC0}{srv}{vq}{a.vdev_extra}",
             "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
-                      f"mac={MAC1}{srv}{a.vdev_extra}",
+                      f"mac={MAC1}{srv}{vq}{a.vdev_extra}",
             *extra_eal,
             "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
             "--rxd=1024", "--txd=1024", "--burst=32",
@@ -367,7 +469,10 @@ def judge(res, a):
     why = []
     if res.get("sw_share") is not None and res["sw_share"] < a.min_share:
         why.append(f"switch thread got {res['sw_share']:.1%} of CPU{a.sw_cpu}")
-    if res["gen_share"] < a.min_share:
+    gen_min = a.min_share
+    if getattr(a, "gen_min_share", None) is not None:
+        gen_min = a.gen_min_share  # multiqueue: a switch lcore shares its CPU
+    if res["gen_share"] < gen_min:
         why.append(f"generator thread got {res['gen_share']:.1%} of CPU{a.gen_cpu}")
     for c, s in res["steal"].items():
         if s > a.max_steal:
@@ -405,6 +510,22 @@ def add_case_args(ap):
     ap.add_argument("--probe", default="",
                     help="vhostd=FILE_PREFIX or ovs=UNIXCTL: switch state "
                     "read around each window (swstate.py)")
+    # ---- multiqueue
+    ap.add_argument("--queues", type=int, default=None,
+                    help="queue pairs of each virtio_user port, pcap frames "
+                    "replayed on every queue (off: tx_first, one queue)")
+    ap.add_argument("--mq-gen", choices=("replay", "circulate"),
+                    default="replay",
+                    help="--queues: replay pcaps on every queue (open "
+                    "loop) or circulate tx_first's packets")
+    ap.add_argument("--sw-lcores", type=int, default=None,
+                    help="recorded; above 1 the switch's cycles are the CPU "
+                    "time of all its threads (no perf)")
+    ap.add_argument("--gen-min-share", type=float, default=None,
+                    help="the generator's CPU share below which a window "
+                    "is disturbed (default --min-share; lower when a "
+                    "switch lcore shares its CPU)")
+    # ---- end multiqueue
 
 
 def case_fields(a):
@@ -415,6 +536,10 @@ def case_fields(a):
         r["flows"] = a.flows
     if a.idle_ports is not None:
         r["idle_ports"] = a.idle_ports
+    if a.queues is not None:
+        r["queues"] = a.queues
+    if a.sw_lcores is not None:
+        r["sw_lcores"] = a.sw_lcores
     return r
 
 
@@ -450,9 +575,14 @@ def main():
     ap.add_argument("--testpmd", default="dpdk-testpmd")
     ap.add_argument("--rep", type=int, default=0)
     ap.add_argument("--attempt", type=int, default=0)
+    ap.add_argument("--show", default="",
+                    help="vhostd=VHOSTCTL,CONTROL_SOCKET or ovs=UNIXCTL: "
+                    "log the switch's rx queue placement after the ramp")
     add_case_args(ap)
     a = ap.parse_args()
-    a.perf = a.sw_pid and perf_cycles_ok(a.sw_cpu)
+    # perf counts --sw-cpu only: not with several switch lcores
+    a.perf = (a.sw_pid and (a.sw_lcores or 1) == 1 and
+              perf_cycles_ok(a.sw_cpu))
 
     res = {"label": a.label, "size": a.size, "dir": a.dir, "rep": a.rep,
            "attempt": a.attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -491,6 +621,14 @@ def main():
         res["plateau"] = prev == 0 or ramp[-1][1] / prev < 1.03
         # --flows: over all levels (one), not only the reported one
         swstate.delta(p0, swstate.probe(a.probe), res)
+        if mq(a):
+            show_switch(tp, a, a.label)
+            if (a.queues or 1) > 1:
+                res["gen_queues"] = queue_stats(tp, a)
+                print(f"[bench] {a.label}: generator packets per queue, "
+                      f"into the switch {res['gen_queues']['into_switch']}, "
+                      f"from it {res['gen_queues']['from_switch']}",
+                      file=sys.stderr, flush=True)
         judge(res, a)
     except Exception as e:  # report, never hang the harness
         res.update({"error": str(e)[:800], "disturbed": True,

@@ -34,6 +34,19 @@ def ovs(text):
     # the pmd thread's block (the main thread has its own, idle one)
     m = re.search(r"pmd thread.*?avg processing cycles per packet:\s*([\d.]+)",
                   text, re.S)
+    # ---- multiqueue (--sw-lcores): several PMD threads, their averages
+    # weighted by the packets each received
+    blocks = []
+    for b in text.split("pmd thread")[1:]:
+        b = b.split("main thread")[0]
+        p = re.search(r"packets received:\s*(\d+)", b)
+        c = re.search(r"avg processing cycles per packet:\s*([\d.]+)", b)
+        blocks.append((int(p.group(1)) if p else 0,
+                       float(c.group(1)) if c else 0.0))
+    if len(blocks) > 1:
+        n = sum(p for p, c in blocks if c)
+        return sum(p * c for p, c in blocks if c) / n if n else None
+    # ---- end multiqueue
     return float(m.group(1)) if m else None
 
 

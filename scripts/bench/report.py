@@ -13,6 +13,10 @@ With --flows / --idle-ports results, the case also has the flow count and
 the idle port count (column "case": f1024 = 1024 MAC pairs per direction,
 i64 = 64 idle ports), and the rows show the switch's MAC table and, for
 vhostd, the frames it flooded per frame forwarded (OVS: upcalls per frame).
+With --queues / --sw-lcores (multiqueue) the case also has the queue pairs
+per generator port (q4) and the switch's datapath lcores (l2), and each
+row its rate over the same contender's with the fewest lcores / queues of
+the run in the otherwise same case (x1.85 l1, x1.02 q1).
 """
 import json
 import statistics
@@ -28,7 +32,9 @@ def size_key(s):
 
 
 def case_of(r):
-    return (r["size"], r["dir"], r.get("flows"), r.get("idle_ports"))
+    # multiqueue: queues (4) and sw_lcores (5) after flows and idle ports
+    return (r["size"], r["dir"], r.get("flows"), r.get("idle_ports"),
+            r.get("queues"), r.get("sw_lcores"))
 
 
 def case_name(c):
@@ -37,7 +43,27 @@ def case_name(c):
         parts.append(f"f{c[2]}")
     if c[3] is not None:
         parts.append(f"i{c[3]}")
+    if c[4] is not None:
+        parts.append(f"q{c[4]}")
+    if c[5] is not None:
+        parts.append(f"l{c[5]}")
     return ",".join(parts) or "-"
+
+
+# ---- multiqueue: a row against the same contender's with the fewest
+# lcores (k = 5) or queues (k = 4) of the run, the rest of the case equal
+def scaling(rows, lab, case, cases, k):
+    if case[k] is None:
+        return None
+    base = min(c[k] for c in cases if c[k] is not None)
+    if base == case[k]:
+        return None
+    ref = rows.get((lab, case[:k] + (base,) + case[k + 1:]))
+    row = rows.get((lab, case))
+    if not ref or not ref.get("mpps") or not row or not row.get("mpps"):
+        return None
+    return base, row["mpps"] / ref["mpps"]
+# ---- end multiqueue
 
 
 def main(path):
@@ -51,10 +77,11 @@ def main(path):
         print("no results")
         return 1
     cases = sorted({case_of(r) for r in runs},
-                   key=lambda c: (c[2] or 0, c[3] or 0, size_key(c[0]),
-                                  c[1] != "both"))
-    # the case column only for runs with --flows or --idle-ports
-    extra = any(c[2] is not None or c[3] is not None for c in cases)
+                   key=lambda c: (c[2] or 0, c[3] or 0, c[4] or 0, c[5] or 0,
+                                  size_key(c[0]), c[1] != "both"))
+    # the case column only for runs with --flows, --idle-ports, --queues
+    # or --sw-lcores
+    extra = any(x is not None for c in cases for x in c[2:])
     labels = [c for c in ORDER if any(r["label"] == c for r in runs)]
     labels += sorted({r["label"] for r in runs} - set(labels))
     rows = {}
@@ -126,7 +153,9 @@ def main(path):
             size, d = case[:2]
             cs = f"{case_name(case):<8} " if extra else ""
             ck = ((f" flows={case[2]}" if case[2] is not None else "") +
-                  (f" idle_ports={case[3]}" if case[3] is not None else ""))
+                  (f" idle_ports={case[3]}" if case[3] is not None else "") +
+                  (f" queues={case[4]}" if case[4] is not None else "") +
+                  (f" sw_lcores={case[5]}" if case[5] is not None else ""))
             if "skipped" in row or "error" in row:
                 what = row.get("skipped") or "ERROR: " + row["error"][:60]
                 print(f"{lab:<16} {size:>5} {d:<6} {cs}{what}")
@@ -164,6 +193,11 @@ def main(path):
                     sw += f" flooded/pkt {row['flood']:.4f}"
                 if row.get("upcall") is not None:
                     sw += f" upcalls/pkt {row['upcall']:.4f}"
+            # multiqueue: against the fewest lcores / queues
+            scl = {k: scaling(rows, lab, case, cases, k) for k in (5, 4)}
+            for k, t in ((5, "l"), (4, "q")):
+                if scl[k]:
+                    sw += f"  x{scl[k][1]:.2f} {t}{scl[k][0]}"
             print(f"{lab:<16} {size:>5} {d:<6} {cs}{row['mpps']:9.2f}{flag:<1} "
                   f"{mm:>12} {row['gbps']:7.2f} {cpp} {prc} {row['n']:>2} "
                   f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])} "
@@ -193,7 +227,10 @@ def main(path):
                 + (f" flood_frac={row['flood']:.4f}"
                    if row.get("flood") is not None else "")
                 + (f" upcall_frac={row['upcall']:.4f}"
-                   if row.get("upcall") is not None else ""))
+                   if row.get("upcall") is not None else "")
+                + "".join(f" vs_{n}{scl[k][0]}={scl[k][1]:.3f}"
+                          for k, n in ((5, "sw_lcores"), (4, "queues"))
+                          if scl[k]))
         print()
     print("Mpps = packets/s forwarded by the switch, both directions summed; "
           "Gbit/s = frame bytes without FCS;")
@@ -207,13 +244,19 @@ def main(path):
           "iterations that moved packets, whole run (vhostd busy_cycles, "
           "OVS pmd-stats-show, testpmd --record-core-cycles); "
           "wire/proc = wire's proc over this row's (> 1: cheaper).")
-    if extra:
+    if any(c[2] is not None or c[3] is not None for c in cases):
         print("case: fN = N MAC pairs per direction replayed from pcaps "
               "(--flows), iN = N idle vhost-user ports on the bridge "
               "(--idle-ports); fdb = the switch's MAC entries (fewest "
               "of any window), flooded/pkt (vhostd) and upcalls/pkt (OVS) "
               "between the probes around a window over its packets "
               "(most of any window).")
+    if any(c[4] is not None or c[5] is not None for c in cases):
+        print("case: qN = N queue pairs per generator port, frames replayed "
+              "on every queue (--queues); lK = K switch datapath lcores "
+              "(--sw-lcores); xR lK / qN = this row's median over the same "
+              "contender's with K lcores / N queues, the rest of the case "
+              "equal (medians; different sessions).")
     print()
     for l in lines:
         print(l)

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen import (add_case_args, case_fields, inject,  # noqa: E402
                  judge, levels_of, measure, perf_cycles_ok, start_generator,
                  wait_learned, wait_links)
+from gen import mq, queue_stats, show_switch  # noqa: E402  multiqueue
 import swstate  # noqa: E402
 
 
@@ -46,6 +47,32 @@ def signal_pair(c, sig):
             pass
 
 
+# ---- multiqueue (--sw-lcores)
+def check_stopped(pid, label, timeout=2.0):
+    """Every thread of the switch (all its lcores / PMDs) in the stopped
+    state after SIGSTOP, said on stderr (SIGSTOP stops the whole process;
+    this shows it did)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {}
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    st = f.read()
+                states[tid] = st[st.rfind(")") + 2]
+        except OSError:
+            pass
+        running = [t for t, s_ in states.items() if s_ not in "Tt"]
+        if not running or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(f"[bench] {label}: SIGSTOP: {len(states) - len(running)} of "
+          f"{len(states)} switch threads stopped"
+          + (f", NOT stopped: {running}" if running else ""),
+          file=sys.stderr, flush=True)
+# ---- end multiqueue
+
+
 def emit(res):
     print(json.dumps(res), flush=True)
 
@@ -53,9 +80,10 @@ def emit(res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contender", action="append", required=True,
-                    metavar="LABEL:SWPID:SOCK0:SOCK1:SERVER:PREFIX[:PROBE]",
+                    metavar="LABEL:SWPID:SOCK0:SOCK1:SERVER:PREFIX[:PROBE[:SHOW]]",
                     help="one per contender; SERVER 1 when the generator "
-                    "is the vhost-user server; PROBE as gen.py --probe")
+                    "is the vhost-user server; PROBE as gen.py --probe, "
+                    "SHOW as gen.py --show")
     ap.add_argument("--size", default="64")
     ap.add_argument("--dir", default="both", choices=("both", "oneway"))
     ap.add_argument("--bursts", default="32,64,128",
@@ -81,13 +109,15 @@ def main():
                     help="appended to the generator log names (the case)")
     add_case_args(ap)
     a = ap.parse_args()
-    perf = perf_cycles_ok(a.sw_cpu)
+    # perf counts --sw-cpu only: not with several switch lcores
+    perf = (a.sw_lcores or 1) == 1 and perf_cycles_ok(a.sw_cpu)
 
     cs = []
     for spec in a.contender:
         label, swpid, s0, s1, srv, prefix, *pr = spec.split(":")
         c = SimpleNamespace(**vars(a))
         c.probe = pr[0] if pr else ""
+        c.show = pr[1] if len(pr) > 1 else ""  # multiqueue
         c.label, c.sw_pid, c.sock0, c.sock1 = label, int(swpid), s0, s1
         c.server, c.prefix, c.perf = srv == "1", prefix, perf
         c.log = os.path.join(a.log_dir,
@@ -120,6 +150,8 @@ def main():
                 # plateau: the last step beats the best earlier one by < 3 %
                 prev = max((x for _, x in c.ramp[:-1]), default=0)
                 c.plateau = prev == 0 or c.ramp[-1][1] / prev < 1.03
+                if mq(a):
+                    show_switch(c.tp, c, c.label)  # queues under load
             except Exception as e:  # report it, go on with the others
                 emit({**base, "label": c.label, "rep": a.rep_base + 1,
                       "error": str(e)[:800], "disturbed": True,
@@ -129,6 +161,8 @@ def main():
                 signal_pair(c, signal.SIGCONT)
                 continue
             signal_pair(c, signal.SIGSTOP)
+            if mq(a):
+                check_stopped(c.sw_pid, c.label)
             live.append(c)
         for r in range(a.rounds):
             for k in range(len(live)):
@@ -156,6 +190,18 @@ def main():
         for c in cs:
             if c.tp:
                 signal_pair(c, signal.SIGCONT)
+                if (a.queues or 1) > 1 and c in live:
+                    # ---- multiqueue: the generator's per-queue counters
+                    # over the session (the full output in its log)
+                    try:
+                        qs = queue_stats(c.tp, c)
+                        print(f"[bench] {c.label}: generator packets per "
+                              f"queue, into the switch {qs['into_switch']}, "
+                              f"from it {qs['from_switch']}",
+                              file=sys.stderr, flush=True)
+                    except Exception as e:
+                        print(f"[bench] {c.label}: show fwd stats: {e}",
+                              file=sys.stderr, flush=True)
                 c.tp.close()
     return 0
 

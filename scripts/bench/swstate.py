@@ -15,8 +15,13 @@ known unicast: vhostd's bridge br0 over telemetry (fdb_entries, flooded,
 learn_table_full), OVS's fdb/stats-show and pmd-stats-show (MAC entries,
 upcalls). Spec "vhostd=FILE_PREFIX" or "ovs=UNIXCTL_PATH".
 
+write_queue_pcaps() (--queues Q): the same frames spread over Q files
+per side, one per generator queue; show(): the switch's rx queue placement
+(vhostd's `vhostctl lcores`, OVS's pmd-rxq-show).
+
   swstate.py pcaps DIR N SIZE     write DIR/flows-N-SIZE-{a,b}.pcap, print paths
   swstate.py probe SPEC           print the probe as JSON
+  swstate.py show SPEC            print the switch's rx queue placement
 """
 import json
 import os
@@ -76,6 +81,89 @@ def write_pcaps(d, n, size):
     return paths
 
 
+# ---- multiqueue (--queues)
+def _mac(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+
+
+def write_queue_pcaps(d, n, size, q, mac0, mac1):
+    """--queues Q: two lists of Q pcap paths, file k replayed on generator
+    queue k. N MAC pairs (--flows): pair i on queue i % Q (with N < Q,
+    queue k replays pair k % N), frames as write_pcaps'. N = 0 (no
+    --flows): the generator ports' MACs MAC0 -> MAC1 into p0 and back into
+    p1, as tx_first sends, one UDP flow per queue (source port 1000 + k):
+    one guest MAC on all its queues."""
+    if not 60 <= size <= 1518 or not 0 <= n < 1 << 24 or not 1 <= q <= 1024:
+        raise ValueError(f"bad flows {n} / size {size} / queues {q}")
+    os.makedirs(d, exist_ok=True)
+    rec = struct.pack("<IIII", 0, 0, size, size)
+    paths = ([], [])
+    for k in range(q):
+        for x, side in enumerate("ab"):
+            p = os.path.join(d, f"mq-{n}-{size}-{side}-q{k}of{q}.pcap")
+            paths[x].append(p)
+            if os.path.exists(p):
+                continue
+            tmp = p + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(PCAP_HDR)
+                if n == 0:
+                    ips = (b"\x0a\x0a\x00" + bytes([k % 256]),
+                           b"\x0a\x0b\x00" + bytes([k % 256]))
+                    fr = (frame(_mac(mac0), _mac(mac1), ips[0], ips[1], size)
+                          if x == 0 else
+                          frame(_mac(mac1), _mac(mac0), ips[1], ips[0], size))
+                    # UDP source port 1000 + k: one flow per queue
+                    off = 14 + 20
+                    fr = fr[:off] + struct.pack("!H", 1000 + k) + fr[off + 2:]
+                    f.write(rec + fr)
+                for i in ((range(k, n, q) if k < n else [k % n]) if n
+                          else ()):
+                    a, b = macs(i)
+                    t = i.to_bytes(3, "big")
+                    ipa, ipb = b"\x0a\x0a" + t[1:], b"\x0a\x0b" + t[1:]
+                    fr = (frame(a, b, ipa, ipb, size) if x == 0 else
+                          frame(b, a, ipb, ipa, size))
+                    f.write(rec + fr)
+            os.replace(tmp, p)
+    return paths
+
+
+def show(spec):
+    """The switch's rx queues, which lcore / PMD polls each and its load,
+    and its port counters (drops):
+    "vhostd=VHOSTCTL,CONTROL_SOCKET" (vhostctl lcores, each port's queue
+    pairs, vhostctl stats) or "ovs=UNIXCTL" (dpif-netdev/pmd-rxq-show,
+    dpctl/show -s). Text; the error when it cannot be read."""
+    kind, _, arg = spec.partition("=")
+    if kind == "vhostd":
+        ctl, _, sock = arg.partition(",")
+        cmds = [[ctl, "-s", sock, "lcores"]] + [
+            [ctl, "-s", sock, "port", "show", p] for p in ("p0", "p1")] + [
+            [ctl, "-s", sock, "stats"]]
+    elif kind == "ovs":
+        cmds = [["ovs-appctl", "-t", arg, "dpif-netdev/pmd-rxq-show"],
+                ["ovs-appctl", "-t", arg, "dpctl/show", "-s"]]
+    else:
+        return f"unknown spec {spec}"
+    out = []
+    for c in cmds:
+        try:
+            r = subprocess.run(c, capture_output=True, text=True, timeout=10)
+            text = r.stdout + r.stderr
+        except (OSError, subprocess.SubprocessError) as e:
+            text = f"{' '.join(c)}: {e}"
+        if c[-2:-1] == ["show"]:
+            # a port's queues only
+            text = " ".join(l.strip() for l in text.splitlines()
+                            if l.split(":")[0] in ("name", "queue_pairs",
+                                                   "rxq_enabled",
+                                                   "txq_enabled"))
+        out.append(text.rstrip())
+    return "\n".join(out)
+# ---- end multiqueue
+
+
 def _vhostd(prefix):
     path = f"/var/run/dpdk/{prefix}/dpdk_telemetry.v2"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -101,14 +189,16 @@ def _ovs(ctl):
     if m:
         r["fdb"], r["fdb_max"] = int(m.group(1)), int(m.group(2))
     st = run("dpif-netdev/pmd-stats-show")
-    # the pmd thread's block (the main thread has its own)
-    blk = st[st.find("pmd thread"):] if "pmd thread" in st else ""
+    # the pmd thread's block (the main thread has its own); --sw-lcores:
+    # the pmd threads' blocks, summed
+    blks = [b.split("main thread")[0] for b in st.split("pmd thread")[1:]]
     for key, name in (("upcalls", r"miss with success upcall"),
                       ("upcalls_failed", r"miss with failed upcall"),
                       ("rx", r"packets received")):
-        m = re.search(name + r":\s*(\d+)", blk)
+        m = [int(x.group(1)) for x in
+             (re.search(name + r":\s*(\d+)", b) for b in blks) if x]
         if m:
-            r[key] = int(m.group(1))
+            r[key] = sum(m)
     m = re.search(r"flows:\s*(\d+)", run("dpctl/show"))
     if m:
         r["dp_flows"] = int(m.group(1))
@@ -142,6 +232,8 @@ def main():
     if sys.argv[1] == "pcaps":
         print("\n".join(write_pcaps(sys.argv[2], int(sys.argv[3]),
                                     int(sys.argv[4]))))
+    elif sys.argv[1] == "show":
+        print(show(sys.argv[2]))
     else:
         print(json.dumps(probe(sys.argv[2])))
     return 0
