@@ -525,6 +525,20 @@ static void learning_input(struct vhd_lcore *lc, struct vhd_bridge *br,
 			to_port(lc, uport[0], pkts, n, b);
 		return;
 	}
+	/* Many destinations behind one port (many flows between two ports,
+	 * or one guest talking to many hosts behind an uplink): the burst
+	 * still goes to that port whole, not frame by frame through its
+	 * buffer. */
+	if (uport[0] != VHD_PORT_NONE && uport[0] != in_port) {
+		uint16_t k = 1;
+
+		while (k < kd && uport[k] == uport[0])
+			k++;
+		if (k == kd) {
+			to_port(lc, uport[0], pkts, n, b);
+			return;
+		}
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint16_t out = uport[run[i]];
