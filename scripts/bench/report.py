@@ -252,8 +252,9 @@ def main(path):
               "between the probes around a window over its packets "
               "(most of any window).")
     if any(c[4] is not None or c[5] is not None for c in cases):
-        print("case: qN = N queue pairs per generator port, frames replayed "
-              "on every queue (--queues); lK = K switch datapath lcores "
+        print("case: qN = N queue pairs per generator port, traffic "
+              "injected on every queue (--queues; --mq-gen says how: "
+              "see the header); lK = K switch datapath lcores "
               "(--sw-lcores); xR lK / qN = this row's median over the same "
               "contender's with K lcores / N queues, the rest of the case "
               "equal (medians; different sessions).")
