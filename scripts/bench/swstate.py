@@ -57,6 +57,15 @@ def macs(i):
     return b"\x02\x0a\x00" + t, b"\x02\x0b\x00" + t
 
 
+def pair_frame(i, side, size):
+    """Pair I's frame into p0 (SIDE 0: A_i -> B_i) or p1 (SIDE 1: back)."""
+    a, b = macs(i)
+    t = i.to_bytes(3, "big")
+    ipa, ipb = b"\x0a\x0a" + t[1:], b"\x0a\x0b" + t[1:]
+    return (frame(a, b, ipa, ipb, size) if side == 0 else
+            frame(b, a, ipb, ipa, size))
+
+
 def write_pcaps(d, n, size):
     """Paths of the two files (written once, reused by every contender)."""
     if not 60 <= size <= 1518 or not 1 <= n < 1 << 24:
@@ -71,12 +80,7 @@ def write_pcaps(d, n, size):
         with open(tmp, "wb") as f:
             f.write(PCAP_HDR)
             for i in range(n):
-                a, b = macs(i)
-                t = i.to_bytes(3, "big")
-                ipa, ipb = b"\x0a\x0a" + t[1:], b"\x0a\x0b" + t[1:]
-                fr = (frame(a, b, ipa, ipb, size) if k == 0 else
-                      frame(b, a, ipb, ipa, size))
-                f.write(rec + fr)
+                f.write(rec + pair_frame(i, k, size))
         os.replace(tmp, p)
     return paths
 
@@ -119,12 +123,7 @@ def write_queue_pcaps(d, n, size, q, mac0, mac1):
                     f.write(rec + fr)
                 for i in ((range(k, n, q) if k < n else [k % n]) if n
                           else ()):
-                    a, b = macs(i)
-                    t = i.to_bytes(3, "big")
-                    ipa, ipb = b"\x0a\x0a" + t[1:], b"\x0a\x0b" + t[1:]
-                    fr = (frame(a, b, ipa, ipb, size) if x == 0 else
-                          frame(b, a, ipb, ipa, size))
-                    f.write(rec + fr)
+                    f.write(rec + pair_frame(i, x, size))
             os.replace(tmp, p)
     return paths
 
