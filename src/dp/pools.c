@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The mbuf pools: one per NUMA node in use, as OVS keeps one per node
- * (netdev-dpdk's dpdk_mp per socket). A datapath lcore takes the mbufs it
- * fills from its own node's pool (a guest's frames are copied into them
+ * dp/pools.c: the mbuf pools, one per NUMA node in use, as OVS keeps one
+ * per node (netdev-dpdk's dpdk_mp per socket). A datapath lcore takes the mbufs
+ * it fills from its own node's pool (a guest's frames are copied into them
  * there), and an ethdev's rx queues from the device's node, so neither the
  * copy nor the NIC's DMA crosses the interconnect. Every pool has the same
  * size ([vhostd] mbufs, or the computed default).
@@ -9,6 +10,11 @@
  * Threads: the pools are made and freed by the control thread only; lcores
  * read vhd_lcore.pool, set before they start.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 
 #include "vhd.h"
