@@ -68,10 +68,17 @@ def main():
     ap.add_argument("--queues", default="0,16,64,256",
                     help="enabled guest queues, idle (list)")
     ap.add_argument("--guest-queues", type=int, default=16,
-                    help="queue pairs per Python guest")
-    ap.add_argument("--window", type=float, default=1.0)
-    ap.add_argument("--windows", type=int, default=5)
-    ap.add_argument("--sw-cpu", type=int, default=1)
+                    help="queue pairs per Python guest (a frontend in "
+                    "this process that enables its queues and never "
+                    "touches its rings; default 16)")
+    ap.add_argument("--window", type=float, default=1.0,
+                    help="seconds per measurement window (default 1)")
+    ap.add_argument("--windows", type=int, default=5,
+                    help="windows per value; the median is reported "
+                    "(default 5)")
+    ap.add_argument("--sw-cpu", type=int, default=1,
+                    help="CPU of the datapath lcore (default 1; the main "
+                    "lcore takes the other)")
     a = ap.parse_args()
     ports = sorted(int(x) for x in a.ports.split(","))
     queues = sorted(int(x) for x in a.queues.split(","))
@@ -125,12 +132,12 @@ def main():
         t.cleanup()
 
     print()
-    print("%-34s %8s %16s %14s" % ("case", "n", "cycles per loop",
+    print("%-40s %8s %16s %14s" % ("case", "n", "cycles per loop",
                                    "loops/s"))
     for kind, n, c in rows:
         what = ("idle ports, no guest" if kind == "ports" else
                 "enabled idle guest queues (%d ports)" % max(ports))
-        print("%-34s %8d %16.1f %14.0f" % (what, n, c, hz / c))
+        print("%-40s %8d %16.1f %14.0f" % (what, n, c, hz / c))
     px = [n for k, n, _ in rows if k == "ports"]
     py = [c for k, _, c in rows if k == "ports"]
     qx = [n for k, n, _ in rows if k == "queues"]

@@ -981,7 +981,7 @@ lat_main() {
 	done
 	per_run=$(awk -v n="${#LAT_L[@]}" -v s="$LAT_SECONDS" -v w="$LAT_WARMUP" 'BEGIN {printf "%d", 12 + (n + 1) * (s + w + 0.2)}')
 	log "latency: contenders ${CONTENDERS[*]}; loads $LATENCY % of each one's capacity; sizes $SIZES; reps $REPS"
-	log "estimated time: ~$((nruns * ${#SIZE_L[@]} * REPS * per_run / 60 + 1)) min (${per_run}s per run)"
+	log "estimated time: ~$((nruns * ${#SIZE_L[@]} * REPS * per_run / 60 + 1)) min (${per_run}s per run), plus up to ${WAIT_QUIET}s per run waiting for a quiet machine (--wait-quiet)"
 	log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 	log "logs and results: $OUT"
 	[[ " ${CONTENDERS[*]} " = *" vhostd-"* && ! -x $VHOSTD ]] &&
@@ -1001,6 +1001,7 @@ lat_main() {
 
 if [ -n "$LATENCY" ]; then
 	lat_main
+	[ -s "$RESULTS" ] || rm -f "$RESULTS" # the throughput path's, unused here
 	exit 0
 fi
 

@@ -138,7 +138,7 @@ def main(path):
                                if "upcall_frac" in r), default=None),
             }
     hdr = (f"{'contender':<16} {'size':>5} {'dir':<6} "
-           + (f"{'case':<8} " if extra else "") + f"{'Mpps med':>9} "
+           + (f"{'case':<8} " if extra else "") + f"{'Mpps med':>9}  "
            f"{'min-max':>13} {'Gbit/s':>7} {'cyc/pkt':>7} {'proc':>5} {'n':>2} "
            f"{'disc':>4} {'/wire':>6} {'/ovsN':>6} {'paired /wire':>17} "
            f"{'paired /ovsN':>17} {'wire/proc':>9}")
@@ -198,7 +198,7 @@ def main(path):
             for k, t in ((5, "l"), (4, "q")):
                 if scl[k]:
                     sw += f"  x{scl[k][1]:.2f} {t}{scl[k][0]}"
-            print(f"{lab:<16} {size:>5} {d:<6} {cs}{row['mpps']:9.2f}{flag:<1} "
+            print(f"{lab:<16} {size:>5} {d:<6} {cs}{row['mpps']:9.2f}{flag:<2} "
                   f"{mm:>12} {row['gbps']:7.2f} {cpp} {prc} {row['n']:>2} "
                   f"{row['discarded']:>4} {fr(ratios[0])} {fr(ratios[1])} "
                   f"{fp(paired[0]):>17} {fp(paired[1]):>17} "
