@@ -1289,8 +1289,9 @@ def selfcheck(fz):
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float,
-                    default=float(os.environ.get("FUZZ_SECONDS", "45")))
+    # FUZZ_SECONDS (yours) over FUZZ_DEFAULT_SECONDS (the suite's)
+    ap.add_argument("--seconds", type=float, default=float(os.environ.get(
+        "FUZZ_SECONDS", os.environ.get("FUZZ_DEFAULT_SECONDS", "45"))))
     ap.add_argument("--seed", type=int, default=None,
                     help="random by default; a replay takes its file's")
     ap.add_argument("--replay", metavar="FILE")

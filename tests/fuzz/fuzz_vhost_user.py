@@ -1465,8 +1465,9 @@ def pick(rng, corpus, skip, only):
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=float(
-        os.environ.get("FUZZ_SECONDS", "45")))
+    # FUZZ_SECONDS (yours) over FUZZ_DEFAULT_SECONDS (the suite's)
+    ap.add_argument("--seconds", type=float, default=float(os.environ.get(
+        "FUZZ_SECONDS", os.environ.get("FUZZ_DEFAULT_SECONDS", "45"))))
     ap.add_argument("--seed", type=int, default=int(
         os.environ.get("FUZZ_SEED", str(random.SystemRandom().randrange(
             1 << 32)))))
