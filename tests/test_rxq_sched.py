@@ -81,6 +81,20 @@ class Stream:
             time.sleep(0.001)
 
 
+def four_guests(t, d):
+    """Guests a, b, c and e up, b's and e's MACs learned (so that nothing
+    floods) and the floods of learning read off."""
+    g = {n: vu.Guest(t.path(n + ".sock")) for n in ("a", "b", "c", "e")}
+    d.wait_up("a", "b", "c", "e")
+    for n, m in (("b", B), ("e", E)):
+        g[n].txq.tx(vt.frame(vt.BCAST, m))
+        vt.wait_until(lambda m=m: m in [x["mac"] for x in d.ctl("fdb/show")],
+                      10, "%s learned" % n)
+    for n in ("a", "b", "c", "e"):
+        g[n].rxq.rx()
+    return g
+
+
 def run_while(streams, seconds, fn=None):
     if not isinstance(streams, list):
         streams = [streams]
@@ -101,16 +115,8 @@ def test_rxq_sched(t):
                   {n: vh(n) for n in ("a", "b", "c", "e")},
                   lcores="0,1").start()
     base = d.mbufs_in_use()
-    g = {n: vu.Guest(t.path(n + ".sock")) for n in ("a", "b", "c", "e")}
+    g = four_guests(t, d)
     ga, gb = g["a"], g["b"]
-    d.wait_up("a", "b", "c", "e")
-    # b and e known, so that nothing floods.
-    for n, m in (("b", B), ("e", E)):
-        g[n].txq.tx(vt.frame(vt.BCAST, m))
-        vt.wait_until(lambda m=m: m in [x["mac"] for x in d.ctl("fdb/show")],
-                      10, "%s learned" % n)
-    for n in ("a", "b", "c", "e"):
-        g[n].rxq.rx()
     st = Stream(ga, gb)
     st2 = Stream(g["c"], g["e"], C, E)
 
@@ -201,14 +207,7 @@ def test_rxq_sched(t):
                   "auto-rebalance-interval = 5\n"
                   "auto-rebalance-load = 0").start()
     base = d.mbufs_in_use()
-    g = {n: vu.Guest(t.path(n + ".sock")) for n in ("a", "b", "c", "e")}
-    d.wait_up("a", "b", "c", "e")
-    for n, m in (("b", B), ("e", E)):
-        g[n].txq.tx(vt.frame(vt.BCAST, m))
-        vt.wait_until(lambda m=m: m in [x["mac"] for x in d.ctl("fdb/show")],
-                      10, "%s learned" % n)
-    for n in ("a", "b", "c", "e"):
-        g[n].rxq.rx()
+    g = four_guests(t, d)
     vt.wait_until(lambda: len(where(d)) == 4, 10, "4 queues polled")
     w = where(d)
     vt.check(w[("a", 0)] == w[("c", 0)], "a and c apart at start: %s" % w)

@@ -898,7 +898,9 @@ int vhd_ctl_open(const char *path, const char *group, char *err, size_t errlen)
 		close(fd);
 		return ret;
 	}
-	if (listen(fd, 16) < 0 || chmod(path, 0660) < 0 ||
+	/* Room for a burst of clients (monitoring scripts) while the control
+	 * thread is busy: a full backlog refuses non-blocking connects. */
+	if (listen(fd, 128) < 0 || chmod(path, 0660) < 0 ||
 	    chown(path, (uid_t)-1, gid) < 0 || stat(path, &st) < 0) {
 		ret = fail(err, errlen, -errno, "control socket %s: %s", path,
 			   strerror(errno));

@@ -352,7 +352,19 @@ class Vhostd:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.settimeout(timeout)
-            s.connect(self.control)
+            # With a timeout the socket is non-blocking, and a unix
+            # connect to a full listen backlog (a burst of clients just
+            # before) fails at once with EAGAIN instead of waiting as a
+            # blocking one would: wait for room, within the timeout.
+            end = time.monotonic() + timeout
+            while True:
+                try:
+                    s.connect(self.control)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        raise
+                    time.sleep(0.01)
             s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
                                   "params": list(params)}).encode() + b"\n")
             buf = b""
