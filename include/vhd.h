@@ -78,6 +78,8 @@ enum vhd_drop {
 	VHD_DROP_SPOOF,	    /* ingress: source MAC not in allowed-macs */
 	VHD_DROP_MTU,	    /* egress: longer than the port's MTU */
 	VHD_DROP_POLICED,   /* ingress: above the port's ingress rate */
+	VHD_DROP_BAD_OFFLOAD, /* ingress: an offload request refused (bad
+			       * virtio-net header: dp/offload.c) */
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
@@ -88,6 +90,12 @@ struct vhd_port_stats {
 	uint64_t tx_pkts, tx_bytes;
 	uint64_t drop[VHD_DROP_MAX];
 	uint64_t tx_lock_contended;
+	/* Offloads (dp/offload.c): super-frames and frames with a partial
+	 * checksum received; super-frames segmented in software for this
+	 * port, the segments that made (also in tx_pkts), and frames whose
+	 * TCP/UDP checksum was completed in software for it. */
+	uint64_t rx_tso, rx_csum_partial;
+	uint64_t tx_segmented, tx_segments, tx_sw_csum;
 };
 
 /* Per (lcore, bridge) counters. */
@@ -142,7 +150,11 @@ struct vhd_port {
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
 	bool iommu_support;		  /* vhost: VIRTIO_F_IOMMU_PLATFORM */
-	uint16_t eth_id;		  /* ethdev port id */
+	bool offloads;	    /* offer (vhost) or enable (ethdev) offloads */
+	bool tx_multiseg;   /* ethdev: sends chained mbufs */
+	bool rx_csum_check; /* ethdev: checksums may come partial (af_packet) */
+	uint64_t eth_tx_offloads; /* ethdev: RTE_ETH_TX_OFFLOAD_* enabled */
+	uint16_t eth_id;	  /* ethdev port id */
 	uint16_t n_rxq; /* rx queues at most (vhost: VHD_MAX_QUEUES) */
 	uint16_t n_txq;
 	bool txq_shared; /* more lcores than tx queues: lock per burst */
@@ -162,6 +174,9 @@ struct vhd_port {
 	struct vhd_qmask
 	    guest_txq;	   /* enabled guest tx vrings (our rx queues) */
 	uint64_t features; /* negotiated virtio features (live device) */
+	/* VHD_OFFL_* the port takes as they are (vhd_offload.h): an
+	 * ethdev's from start, a guest's stored before its vid is. */
+	uint32_t tx_offl;
 	int numa_node;	   /* of the guest's memory, or -1 */
 	uint64_t connects; /* new_device count */
 	uint64_t log_tsc;  /* rate limit for guest-triggered logs */
@@ -296,6 +311,7 @@ struct vhd_burst {
 	uint64_t bytes;
 	uint32_t max_len; /* the longest frame's length, bytes */
 	bool plain;
+	bool offl; /* some frame is partial or a super-frame (offload.c) */
 };
 
 /* dp/port_io.c: where a packet enters and leaves the switch. vhd_port_rx

@@ -116,6 +116,11 @@ struct vhd_port_conf {
 	 * frontend then sends IOTLB updates and vhostd asks it for missing
 	 * translations on its backend channel. */
 	bool iommu_support;
+	/* Checksum and segmentation offloads (default on): a guest is
+	 * offered CSUM, GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6, an ethdev's
+	 * tx checksum and TSO offloads are enabled; off, every frame to the
+	 * port is segmented and checksummed in software (dp/offload.c). */
+	bool offloads;
 	char devargs[VHD_DEVARGS_MAX]; /* ethdev: PCI address or vdev */
 	uint16_t rx_desc, tx_desc;     /* ethdev ring sizes */
 	struct vhd_vlan vlan;	       /* vlan-mode, tag, trunks */

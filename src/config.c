@@ -757,7 +757,7 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 #define PORT_KEYS                                                       \
 	"type", "bridge", "vlan-mode", "tag", "trunks", "allowed-macs", \
 	    "mac-learn-limit", "mtu", "ingress-rate-kbps",              \
-	    "ingress-burst-kbytes", "rxq-affinity"
+	    "ingress-burst-kbytes", "rxq-affinity", "offloads"
 	static const char *const vhost_keys[] = {
 	    PORT_KEYS,	   "path",	    "mode", "socket-group",
 	    "socket-mode", "iommu-support", NULL};
@@ -792,7 +792,8 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	if (parse_vlan(c, conf, pc) || parse_security(c, pc) ||
 	    parse_police(c, pc) ||
 	    get_u32(c, "mtu", VHD_MTU_MIN, VHD_MTU_MAX, VHD_MTU_DEFAULT,
-		    &pc->mtu))
+		    &pc->mtu) ||
+	    get_bool(c, "offloads", true, &pc->offloads))
 		return -1;
 
 	if (pc->type == VHD_PORT_VHOST) {
@@ -1371,6 +1372,8 @@ char *vhd_config_format(const struct vhd_config *c)
 			    "type = ethdev\ndevargs = %s\nqueues = %u\n"
 			    "rx-desc = %u\ntx-desc = %u\n",
 			    pc->devargs, pc->queues, pc->rx_desc, pc->tx_desc);
+		if (!pc->offloads)
+			put(&t, "offloads = no\n");
 		put_vlan(&t, &pc->vlan);
 		for (uint16_t k = 0; k < pc->sec.n_allowed; k++) {
 			uint8_t m[8];

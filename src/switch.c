@@ -319,6 +319,7 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 		 pc->socket_group);
 	p->socket_mode = pc->socket_mode;
 	p->iommu_support = pc->iommu_support;
+	p->offloads = pc->offloads;
 	p->vlan = pc->vlan;
 	p->sec = pc->sec;
 	p->mtu = pc->mtu;

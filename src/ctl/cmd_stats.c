@@ -122,6 +122,11 @@ static json_t *since_clear(const struct vhd_port *p)
 	s.tx_bytes -= b->tx_bytes;
 	for (int d = 0; d < VHD_DROP_MAX; d++)
 		s.drop[d] -= b->drop[d];
+	s.rx_tso -= b->rx_tso;
+	s.rx_csum_partial -= b->rx_csum_partial;
+	s.tx_segmented -= b->tx_segmented;
+	s.tx_segments -= b->tx_segments;
+	s.tx_sw_csum -= b->tx_sw_csum;
 	o = vhd_port_stats_json(&s);
 	json_object_set_new(o, "port", json_string(p->name));
 	return o;

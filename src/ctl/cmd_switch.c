@@ -23,6 +23,7 @@
 
 #include "cmds.h"
 #include "vhd.h"
+#include "vhd_offload.h"
 
 static const char *mode_name(enum vhd_bridge_mode m)
 {
@@ -39,6 +40,17 @@ json_t *vhd_port_stats_json(const struct vhd_port_stats *s)
 	for (int d = 0; o && d < VHD_DROP_MAX; d++)
 		json_object_set_new(o, vhd_drop_names[d],
 				    json_integer((json_int_t)s->drop[d]));
+	if (o &&
+	    json_object_update_new(
+		o, json_pack("{s:I,s:I,s:I,s:I,s:I}", "rx_tso",
+			     (json_int_t)s->rx_tso, "rx_csum_partial",
+			     (json_int_t)s->rx_csum_partial, "tx_segmented",
+			     (json_int_t)s->tx_segmented, "tx_segments",
+			     (json_int_t)s->tx_segments, "tx_sw_csum",
+			     (json_int_t)s->tx_sw_csum)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	return o;
 }
 
@@ -283,6 +295,16 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		    json_integer(rte_eth_dev_socket_id(p->eth_id)));
 	}
 	port_l2_json(o, p);
+	{
+		const char *names[VHD_OFFLOAD_NAMES_MAX];
+		unsigned int n = vhd_offload_active(p, names);
+		json_t *a = json_array();
+
+		for (unsigned int i = 0; i < n; i++)
+			json_array_append_new(a, json_string(names[i]));
+		json_object_set_new(o, "offloads", json_boolean(p->offloads));
+		json_object_set_new(o, "offloads_active", a);
+	}
 	/* rxq-affinity as the key takes it, or null. */
 	if (pc->n_affinity) {
 		char aff[VHD_MAX_QUEUES * 10] = "";

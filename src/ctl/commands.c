@@ -20,8 +20,9 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
      "[socket-group=G] [socket-mode=0660] [iommu-support=yes] | NAME bridge=B type=ethdev "
      "devargs=D [queues=N] [rx-desc=N] [tx-desc=N]; both: [vlan-mode=M] "
      "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N] "
-     "[ingress-rate-kbps=N] [ingress-burst-kbytes=N] [rxq-affinity=Q:CPU,...]",
-     1, 26, vhd_cmd_port_add,
+     "[ingress-rate-kbps=N] [ingress-burst-kbytes=N] [rxq-affinity=Q:CPU,...] "
+     "[offloads=no]",
+     1, 27, vhd_cmd_port_add,
      "add a port to a bridge"},
     {"port/del", "NAME", 1, 1, vhd_cmd_port_del,
      "delete a port (its guest is disconnected)"},

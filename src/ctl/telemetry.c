@@ -25,6 +25,7 @@
 #include <rte_telemetry.h>
 
 #include "vhd.h"
+#include "vhd_offload.h"
 #include "vhd_fdb.h"
 
 static struct vhd_port *find_port(const char *name)
@@ -163,6 +164,25 @@ static int cmd_port_locked(const char *cmd, const char *params,
 	for (int i = 0; i < VHD_DROP_MAX; i++)
 		rte_tel_data_add_dict_u64(d, vhd_drop_names[i], s.drop[i]);
 	rte_tel_data_add_dict_u64(d, "tx_lock_contended", s.tx_lock_contended);
+	rte_tel_data_add_dict_u64(d, "rx_tso", s.rx_tso);
+	rte_tel_data_add_dict_u64(d, "rx_csum_partial", s.rx_csum_partial);
+	rte_tel_data_add_dict_u64(d, "tx_segmented", s.tx_segmented);
+	rte_tel_data_add_dict_u64(d, "tx_segments", s.tx_segments);
+	rte_tel_data_add_dict_u64(d, "tx_sw_csum", s.tx_sw_csum);
+	rte_tel_data_add_dict_u64(d, "offloads", p->offloads);
+	{
+		const char *names[VHD_OFFLOAD_NAMES_MAX];
+		unsigned int n = vhd_offload_active(p, names);
+		char list[128] = "";
+		size_t len = 0;
+
+		/* A comma-separated string: the dict takes no nested array
+		 * without a container of its own. */
+		for (unsigned int i = 0; i < n && len < sizeof(list); i++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+						"%s%s", i ? "," : "", names[i]);
+		rte_tel_data_add_dict_string(d, "offloads_active", list);
+	}
 	rte_tel_data_add_dict_u64(d, "mtu", p->mtu);
 	if (p->type == VHD_PORT_ETH && rte_eth_stats_get(p->eth_id, &es) == 0) {
 		rte_tel_data_add_dict_u64(d, "eth_oerrors", es.oerrors);

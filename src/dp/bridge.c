@@ -143,8 +143,10 @@ static void flood_burst(struct vhd_lcore *lc, const struct vhd_bridge *br,
 			const struct vhd_burst *b)
 {
 	uint16_t k = pl->n - 1; /* the ingress port is a member */
-	struct vhd_burst shared = {
-	    .bytes = b->bytes, .max_len = b->max_len, .plain = false};
+	struct vhd_burst shared = {.bytes = b->bytes,
+				   .max_len = b->max_len,
+				   .plain = false,
+				   .offl = b->offl};
 
 	if (unlikely(pl->n <= 1)) {
 		lc->stats[in_port].drop[VHD_DROP_NO_DEST] += n;

@@ -21,6 +21,7 @@
 
 #include "vhd.h"
 #include "vhd_capture.h"
+#include "vhd_offload.h"
 
 #define TX_RETRIES 8
 
@@ -34,6 +35,7 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_SPOOF] = "drop_spoof",
     [VHD_DROP_MTU] = "drop_mtu",
     [VHD_DROP_POLICED] = "drop_policed",
+    [VHD_DROP_BAD_OFFLOAD] = "drop_bad_offload",
 };
 
 static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
@@ -117,7 +119,7 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
 	struct vhd_capture *cap;
-	uint64_t bytes = 0, odd = 0;
+	uint64_t bytes = 0, odd = 0, ol = 0;
 	uint32_t max_len = 0;
 	uint16_t n, min_len = UINT16_MAX;
 
@@ -148,16 +150,27 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		max_len = RTE_MAX(max_len, rte_pktmbuf_pkt_len(pkts[i]));
 		min_len = RTE_MIN(min_len, rte_pktmbuf_data_len(pkts[i]));
 		odd |= not_plain(pkts[i], lc->pool);
+		ol |= pkts[i]->ol_flags;
 	}
 	st->rx_pkts += n;
 	st->rx_bytes += bytes;
 	b->bytes = bytes;
 	b->max_len = max_len;
 	b->plain = odd == 0;
+	b->offl = false;
 	if (unlikely(min_len < RTE_ETHER_HDR_LEN)) {
 		n = drop_runts(st, pkts, n);
 		b->bytes = bytes_of(pkts, n);
 	}
+	/* librte_vhost marks what a guest asked of its offloads; an ethdev
+	 * PMD's rx checksum flags mean nothing here (no rx offload is
+	 * enabled), but an af_packet port's checksums may be partial. */
+	if (unlikely(
+		(p->type == VHD_PORT_VHOST &&
+		 (ol & (RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_MASK))) ||
+		p->rx_csum_check) &&
+	    n)
+		n = vhd_offload_rx(lc, p, pkts, n, b);
 	/* The one branch policing costs a port without it. */
 	if (unlikely(p->police))
 		n = police(lc, p, pkts, n, b);
@@ -270,63 +283,14 @@ static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
 	return sent;
 }
 
-/* Drop (drop_mtu) the frames of PKTS[0..n) longer than P's MTU allows (4
- * bytes more for a tagged frame); the others go to KEEP, in order (PKTS is
- * left as it was: a flood hands the same array to every port). Returns
- * how many are kept. */
-static uint16_t drop_oversize(struct vhd_lcore *lc, const struct vhd_port *p,
-			      struct rte_mbuf *const *pkts, uint16_t n,
-			      struct rte_mbuf **keep)
+/* Send PKTS[0..n) (at most VHD_BURST, checked) on P, index PORT. */
+static void tx_send(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
+		    struct rte_mbuf **pkts, uint16_t n,
+		    const struct vhd_burst *b)
 {
-	uint16_t k = 0;
-
-	for (uint16_t i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-		uint32_t max = p->max_frame;
-
-		if (rte_pktmbuf_pkt_len(m) > max) {
-			const struct rte_ether_hdr *eh =
-			    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-
-			if (eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN))
-				max += 4;
-		}
-		if (likely(rte_pktmbuf_pkt_len(m) <= max)) {
-			keep[k++] = m;
-			continue;
-		}
-		lc->stats[p->idx].drop[VHD_DROP_MTU]++;
-		rte_pktmbuf_free(m);
-	}
-	return k;
-}
-
-void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
-		 uint16_t n, const struct vhd_burst *b)
-{
-	struct rte_mbuf *keep[VHD_BURST];
-	struct vhd_port *p = vhd_port_get(port);
-	struct vhd_capture *cap;
+	struct vhd_capture *cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
 	uint16_t sent;
 
-	if (unlikely(p == NULL)) {
-		rte_pktmbuf_free_bulk(pkts, n);
-		return;
-	}
-	/* What rx learned of the burst says at once whether any frame is too
-	 * long; a buffered burst is checked frame by frame. */
-	if (b == NULL || unlikely(b->max_len > p->max_frame)) {
-		uint16_t k = drop_oversize(lc, p, pkts, n, keep);
-
-		if (unlikely(k != n)) {
-			pkts = keep;
-			n = k;
-			b = NULL; /* its bytes are wrong now */
-			if (n == 0)
-				return;
-		}
-	}
-	cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
 	if (p->type == VHD_PORT_VHOST) {
 		sent = vhost_tx(lc, p, pkts, n);
 		/* What the guest got: librte_vhost copied it, the mbufs are
@@ -350,6 +314,75 @@ void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
 	lc->stats[port].tx_pkts += sent;
 }
 
+/* A burst that needs a look at each frame: a buffered one (no B), one
+ * with a frame longer than P's MTU allows, or one with offload marks.
+ * Frames too long are dropped (drop_mtu; 4 bytes more for a tagged one);
+ * marked ones become what P can take (vhd_offload_tx), segments perhaps,
+ * so what is sent may be more than VHD_BURST frames: it goes in bursts.
+ * PKTS is left as it was (a flood hands the same array to every port). */
+static void tx_checked(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
+		       struct rte_mbuf *const *pkts, uint16_t n)
+{
+	struct rte_mbuf *out[VHD_BURST], *segs[VHD_GSO_MAX_SEGS];
+	uint16_t k = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint32_t max = p->max_frame;
+		int ns;
+
+		if (unlikely(m->ol_flags & VHD_TX_OFFL_MARK)) {
+			ns = vhd_offload_tx(lc, p, m, segs);
+			for (int j = 0; j < ns; j++) {
+				out[k++] = segs[j];
+				if (k == VHD_BURST) {
+					tx_send(lc, p, port, out, k, NULL);
+					k = 0;
+				}
+			}
+			continue;
+		}
+		if (rte_pktmbuf_pkt_len(m) > max) {
+			const struct rte_ether_hdr *eh =
+			    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+			if (eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN))
+				max += 4;
+		}
+		if (unlikely(rte_pktmbuf_pkt_len(m) > max)) {
+			lc->stats[port].drop[VHD_DROP_MTU]++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		out[k++] = m;
+		if (k == VHD_BURST) {
+			tx_send(lc, p, port, out, k, NULL);
+			k = 0;
+		}
+	}
+	if (k)
+		tx_send(lc, p, port, out, k, NULL);
+}
+
+void vhd_port_tx(struct vhd_lcore *lc, uint16_t port, struct rte_mbuf **pkts,
+		 uint16_t n, const struct vhd_burst *b)
+{
+	struct vhd_port *p = vhd_port_get(port);
+
+	if (unlikely(p == NULL)) {
+		rte_pktmbuf_free_bulk(pkts, n);
+		return;
+	}
+	/* What rx learned of the burst says at once whether any frame is too
+	 * long or marked for offloads; a buffered burst is checked frame by
+	 * frame. */
+	if (b == NULL || unlikely(b->max_len > p->max_frame || b->offl)) {
+		tx_checked(lc, p, port, pkts, n);
+		return;
+	}
+	tx_send(lc, p, port, pkts, n, b);
+}
+
 bool vhd_port_up(const struct vhd_port *p)
 {
 	if (p->type == VHD_PORT_VHOST)
@@ -370,6 +403,11 @@ void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out)
 		for (int d = 0; d < VHD_DROP_MAX; d++)
 			out->drop[d] += s->drop[d];
 		out->tx_lock_contended += s->tx_lock_contended;
+		out->rx_tso += s->rx_tso;
+		out->rx_csum_partial += s->rx_csum_partial;
+		out->tx_segmented += s->tx_segmented;
+		out->tx_segments += s->tx_segments;
+		out->tx_sw_csum += s->tx_sw_csum;
 	}
 }
 

@@ -19,6 +19,7 @@
 #include <rte_ethdev.h>
 
 #include "vhd.h"
+#include "vhd_offload.h"
 
 static void unplug(struct vhd_port *p);
 
@@ -109,9 +110,28 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 		}
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 	}
-	if (pc->mtu + RTE_ETHER_HDR_LEN + 4 > room &&
+	/* The tx offloads the device has, when the port wants them; what
+	 * it lacks is done in software (dp/offload.c). */
+	if (pc->offloads)
+		conf.txmode.offloads |=
+		    info.tx_offload_capa &
+		    (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
+		     RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+		     RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO);
+	/* Chained mbufs only where needed (a PMD may pick a slower tx path
+	 * for them): jumbo frames and super-frames. Segments made for a
+	 * device without are copies in one mbuf each (dp/offload.c). */
+	if ((pc->mtu + RTE_ETHER_HDR_LEN + 4 > room ||
+	     (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO)) &&
 	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	p->tx_multiseg =
+	    (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+	p->eth_tx_offloads = conf.txmode.offloads;
+	p->tx_offl = vhd_offload_eth_caps(conf.txmode.offloads);
+	/* af_packet hands over what the kernel had, partial checksums of
+	 * a veth's or a local socket's frames too (dp/offload.c). */
+	p->rx_csum_check = strcmp(info.driver_name, "net_af_packet") == 0;
 	p->n_rxq = pc->queues;
 	p->n_txq = RTE_MIN(vhd_n_lcores, info.max_tx_queues);
 	p->txq_shared = p->n_txq < vhd_n_lcores;

@@ -28,27 +28,33 @@
 
 #include "vhd.h"
 #include "vhd_ctl.h"
+#include "vhd_offload.h"
 #include "vhd_sockpath.h"
 
-/* vhostd switches frames as they are: no checksum or segmentation
- * offloads, so a frame from a guest is valid on any port.
- * Not offered either, because librte_vhost 22.11 cannot take them from a
- * hostile guest (docs/RELIABILITY.md, faults 11 and 12):
+/* Not offered, because librte_vhost 22.11 cannot take them from a hostile
+ * guest (docs/RELIABILITY.md, faults 11 and 12):
  *  - VIRTIO_NET_F_MRG_RXBUF: the rx path takes up to ring size - 1
  *    buffers per frame and 32 frames per call into a shadow ring of ring
  *    size entries, trusting the guest's avail index: a guest posting tiny
  *    buffers with its index far ahead overflows the heap;
  *  - VIRTIO_F_RING_PACKED: SET_VRING_BASE is not checked against the ring
  *    size, and an indirect table's length is allocated before it is
- *    checked (a 4 GiB rte_malloc per poll, stalling the lcore). */
+ *    checked (a 4 GiB rte_malloc per poll, stalling the lcore).
+ * Nor UFO (no librte_gso for it here on the way to a port without it) and
+ * ECN (a flag on TSO that vhostd would have to carry to every port).
+ * A guest with GUEST_TSO but no MRG_RXBUF posts 64 KiB buffers (Linux:
+ * "big packets"), so it still takes whole super-frames. */
 #define VHD_VHOST_DISABLED_FEATURES                                            \
-	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
-	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |   \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                                   \
+	((1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |   \
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
 	 (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_F_RING_PACKED))
+/* The offloads (offloads = yes, the default): checksum and TSO both ways;
+ * dp/offload.c gives every other port what it can take. */
+#define VHD_VHOST_OFFLOAD_FEATURES                                             \
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6))
 
 static const char *const feature_names[64] = {
     [VIRTIO_NET_F_CSUM] = "VIRTIO_NET_F_CSUM",
@@ -145,6 +151,9 @@ static int new_device(int vid)
 		rte_vhost_enable_guest_notification(vid, i, 0);
 	if (rte_vhost_get_negotiated_features(vid, &p->features) < 0)
 		p->features = 0;
+	/* Before the vid: an lcore that sees the device sees these. */
+	__atomic_store_n(&p->tx_offl, vhd_offload_vhost_caps(p->features),
+			 __ATOMIC_RELEASE);
 	p->numa_node = rte_vhost_get_numa_node(vid);
 	if (nr_qp < p->nr_qp) /* vrings enabled before the device started */
 		nr_qp = p->nr_qp;
@@ -165,6 +174,9 @@ static void destroy_device(int vid)
 
 	if (p == NULL || __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE) != vid)
 		return;
+	/* No offload before the grace period: a burst that read this
+	 * guest's offloads ends before the next guest's vid is stored. */
+	__atomic_store_n(&p->tx_offl, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->vid, -1, __ATOMIC_RELEASE);
 	vhd_ctl_wake();
 	/* After this no lcore uses VID; librte_vhost may free its rings. */
@@ -389,8 +401,12 @@ static int start_client(struct vhd_port *p)
 
 int vhd_vhost_port_start(struct vhd_port *p)
 {
+	/* Compliant offload flags: what a guest asked comes as rx flags
+	 * (RTE_MBUF_F_RX_LRO, _RX_L4_CKSUM_NONE) for dp/offload.c to check,
+	 * not as tx flags to pass on unchecked. */
 	uint64_t flags = (p->client ? RTE_VHOST_USER_CLIENT : 0) |
-			 (p->iommu_support ? RTE_VHOST_USER_IOMMU_SUPPORT : 0);
+			 (p->iommu_support ? RTE_VHOST_USER_IOMMU_SUPPORT : 0) |
+			 RTE_VHOST_USER_NET_COMPLIANT_OL_FLAGS;
 	int rc;
 
 	if (rte_vhost_driver_register(p->path, flags) < 0) {
@@ -398,7 +414,9 @@ int vhd_vhost_port_start(struct vhd_port *p)
 		return -EINVAL;
 	}
 	if (rte_vhost_driver_disable_features(
-		p->path, VHD_VHOST_DISABLED_FEATURES) < 0 ||
+		p->path, VHD_VHOST_DISABLED_FEATURES |
+			     (p->offloads ? 0 : VHD_VHOST_OFFLOAD_FEATURES)) <
+		0 ||
 	    rte_vhost_driver_callback_register(p->path, &vhost_ops) < 0) {
 		vhd_port_error(p, EINVAL, "cannot set up %s", p->path);
 		rc = -EINVAL;

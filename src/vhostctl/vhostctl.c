@@ -64,7 +64,7 @@ static const char usage_text[] =
     "           either with [vlan-mode=M] [tag=N] [trunks=L]\n"
     "           [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N]\n"
     "           [ingress-rate-kbps=N] [ingress-burst-kbytes=N]\n"
-    "           [rxq-affinity=Q:CPU,...]\n"
+    "           [rxq-affinity=Q:CPU,...] [offloads=no]\n"
     "  port del NAME                       delete a port\n"
     "  port list                           every port\n"
     "  port show NAME                      a port's state and counters\n"
