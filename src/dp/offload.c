@@ -282,8 +282,10 @@ copy:
 }
 
 /*
- * Segment TCP/IPv6 super-frame M (headers H, ours or shared) into OUT by
- * copying: librte_gso in DPDK 22.11 segments TCP over IPv4 only. Each
+ * Segment TCP super-frame M (headers H, ours or shared) into OUT by
+ * copying: librte_gso in DPDK 22.11 segments TCP over IPv4 only, and its
+ * segments are two mbufs each, which an ethdev without MULTI_SEGS cannot
+ * send. Each
  * segment is a copy of its payload behind a copy of the headers, with the
  * headers' lengths, sequence number and flags (FIN and PSH on the last
  * only) its own, as librte_gso makes them for IPv4. Returns the number of
@@ -323,10 +325,21 @@ static int segment_copy(struct vhd_lcore *lc, struct rte_mbuf *m,
 			s = hm;
 		}
 		memcpy(d, src, hdr);
-		((struct rte_ipv6_hdr *)(d + h->l2))->payload_len =
-		    rte_cpu_to_be_16((uint16_t)(h->l3 -
-						sizeof(struct rte_ipv6_hdr) +
-						h->l4 + len));
+		if (h->v6) {
+			((struct rte_ipv6_hdr *)(d + h->l2))->payload_len =
+			    rte_cpu_to_be_16(
+				(uint16_t)(h->l3 - sizeof(struct rte_ipv6_hdr) +
+					   h->l4 + len));
+		} else {
+			struct rte_ipv4_hdr *ip =
+			    (struct rte_ipv4_hdr *)(d + h->l2);
+
+			ip->total_length =
+			    rte_cpu_to_be_16((uint16_t)(h->l3 + h->l4 + len));
+			/* As librte_gso: one more IP ID a segment. */
+			ip->packet_id = rte_cpu_to_be_16(
+			    (uint16_t)(rte_be_to_cpu_16(ip->packet_id) + k));
+		}
 		th = (struct rte_tcp_hdr *)(d + h->l2 + h->l3);
 		th->sent_seq = rte_cpu_to_be_32(seq + off);
 		if (off + len < payload)

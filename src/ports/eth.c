@@ -118,6 +118,11 @@ int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc)
 		    (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
 		     RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
 		     RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO);
+	/* DPDK 22.11's net_tap refuses a TSO frame whose segments (MSS plus
+	 * headers) are longer than its MTU without the Ethernet header, so
+	 * every full-sized one: its TSO is software GSO anyway, ours does. */
+	if (strcmp(info.driver_name, "net_tap") == 0)
+		conf.txmode.offloads &= ~RTE_ETH_TX_OFFLOAD_TCP_TSO;
 	/* Chained mbufs only where needed (a PMD may pick a slower tx path
 	 * for them): jumbo frames and super-frames. Segments made for a
 	 * device without are copies in one mbuf each (dp/offload.c). */
