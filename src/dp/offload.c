@@ -353,11 +353,23 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Segment super-frame M (headers H) into OUT, complete every segment's
- * checksums, and drop our reference to M. Returns the number of segments,
- * or a negative errno (M dropped too). */
+/* Prepare M (marked, headers set) for ethdev P's tx offloads: false if
+ * the PMD refuses it. */
+static bool eth_prepare(struct vhd_lcore *lc, struct vhd_port *p,
+			struct rte_mbuf *m)
+{
+	return p->type != VHD_PORT_ETH ||
+	       rte_eth_tx_prepare(p->eth_id, lc->idx % p->n_txq, &m, 1) == 1;
+}
+
+/* Segment super-frame M (headers H) into OUT and drop our reference to M.
+ * Each segment's IPv4 header checksum is completed; its TCP checksum too,
+ * unless P takes partial ones (PARTIAL): then it is left to P, as a
+ * guest's own segments would be (librte_vhost or rte_eth_tx_prepare store
+ * each one's pseudo-header sum). Returns the number of segments, or a
+ * negative errno (M dropped too; -EPERM: the PMD refused a segment). */
 static int segment(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
-		   const struct hdrs *h, struct rte_mbuf **out)
+		   const struct hdrs *h, struct rte_mbuf **out, bool partial)
 {
 	int k;
 
@@ -383,10 +395,30 @@ static int segment(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 	if (k <= 0) /* 0: nothing to segment, which rx rules out */
 		return k < 0 ? k : -EINVAL;
 	for (int i = 0; i < k; i++) {
+		struct rte_mbuf *s = out[i];
 		struct hdrs sh = *h;
-		const char *l3 =
-		    rte_pktmbuf_mtod_offset(out[i], const char *, h->l2);
+		char *l3 = rte_pktmbuf_mtod_offset(s, char *, h->l2);
 
+		if (partial) {
+			if (!h->v6) {
+				struct rte_ipv4_hdr *ip = (void *)l3;
+
+				ip->hdr_checksum = 0;
+				ip->hdr_checksum = rte_ipv4_cksum(ip);
+			}
+			s->ol_flags =
+			    (s->ol_flags & ~TX_OFFL_FLAGS) |
+			    RTE_MBUF_F_TX_TCP_CKSUM |
+			    (h->v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4);
+			s->l2_len = h->l2;
+			s->l3_len = h->l3;
+			s->l4_len = h->l4;
+			if (!eth_prepare(lc, p, s)) {
+				rte_pktmbuf_free_bulk(out, (unsigned int)k);
+				return -EPERM;
+			}
+			continue;
+		}
 		sh.ip_end =
 		    h->v6
 			? h->l2 + (uint32_t)sizeof(struct rte_ipv6_hdr) +
@@ -395,7 +427,7 @@ static int segment(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 			: h->l2 + (uint32_t)rte_be_to_cpu_16(
 				      ((const struct rte_ipv4_hdr *)l3)
 					  ->total_length);
-		fill_csum(out[i], &sh, true);
+		fill_csum(s, &sh, true);
 	}
 	return k;
 }
@@ -439,7 +471,9 @@ int vhd_offload_tx(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 	if (!tso && (caps & (h.tcp ? VHD_OFFL_TCP_CSUM : VHD_OFFL_UDP_CSUM)))
 		goto as_is;
 	if (tso) {
-		k = segment(lc, p, m, &h, out);
+		bool partial = caps & VHD_OFFL_TCP_CSUM;
+
+		k = segment(lc, p, m, &h, out, partial);
 		if (k < 0) {
 			st->drop[k == -ENOMEM ? VHD_DROP_NO_MBUF
 					      : VHD_DROP_BAD_OFFLOAD]++;
@@ -447,7 +481,8 @@ int vhd_offload_tx(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 		}
 		st->tx_segmented++;
 		st->tx_segments += (uint64_t)k;
-		st->tx_sw_csum += (uint64_t)k;
+		if (!partial)
+			st->tx_sw_csum += (uint64_t)k;
 		return k;
 	}
 	m = own(lc, m);
@@ -460,8 +495,7 @@ int vhd_offload_tx(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 	out[0] = m;
 	return 1;
 as_is:
-	if (p->type == VHD_PORT_ETH &&
-	    rte_eth_tx_prepare(p->eth_id, lc->idx % p->n_txq, &m, 1) != 1) {
+	if (!eth_prepare(lc, p, m)) {
 		st->drop[VHD_DROP_BAD_OFFLOAD]++;
 		rte_pktmbuf_free(m);
 		return 0;
