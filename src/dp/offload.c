@@ -132,17 +132,41 @@ static inline rte_be16_t *csum_field(struct rte_mbuf *m, const struct hdrs *h)
 				       h->l2 + h->l3 + (h->tcp ? 16 : 6));
 }
 
+/* The one's complement sum, folded, of LEN bytes of M from OFF, across
+ * its segments. Not rte_raw_cksum_mbuf(): in DPDK 22.11 it truncates the
+ * sum of a segment that starts at an odd offset to 16 bits before
+ * swapping its bytes, losing the carries (a librte_gso segment with an
+ * odd MSS got a wrong checksum). */
+static uint16_t raw_sum(const struct rte_mbuf *m, uint32_t off, uint32_t len)
+{
+	uint32_t sum = 0, done = 0;
+
+	while (m != NULL && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	for (; m != NULL && len; m = m->next, off = 0) {
+		uint32_t n = RTE_MIN(len, (uint32_t)m->data_len - off);
+		uint16_t part = fold(__rte_raw_cksum(
+		    rte_pktmbuf_mtod_offset(m, const char *, off), n, 0));
+
+		/* A piece that starts at an odd offset has its bytes in the
+		 * other halves of the 16-bit words. */
+		sum += done & 1 ? rte_bswap16(part) : part;
+		done += n;
+		len -= n;
+	}
+	return fold(sum);
+}
+
 /* The one's complement sum of M's TCP/UDP datagram (headers H, length
  * from its IP header) with its pseudo-header, folded. */
 static uint16_t l4_sum(const struct rte_mbuf *m, const struct hdrs *h)
 {
 	const char *l3 = rte_pktmbuf_mtod_offset(m, const char *, h->l2);
 	uint32_t len = h->ip_end - h->l2 - h->l3;
-	uint16_t raw = 0;
 
-	if (rte_raw_cksum_mbuf(m, h->l2 + h->l3, len, &raw) < 0)
-		return 0;
-	return fold(pseudo_sum(l3, h, len) + raw);
+	return fold(pseudo_sum(l3, h, len) + raw_sum(m, h->l2 + h->l3, len));
 }
 
 /* Complete M's checksums in software: IPv4 header's (IP_TOO) and
@@ -281,6 +305,17 @@ copy:
 	return c;
 }
 
+/* A segment's TCP flags, as Linux's tcp_gso_segment sets them: FIN and
+ * PSH on the last only, CWR on the first only. */
+static inline void seg_flags(struct rte_tcp_hdr *th, bool first, bool last)
+{
+	if (!last)
+		th->tcp_flags &=
+		    (uint8_t) ~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG);
+	if (!first)
+		th->tcp_flags &= (uint8_t)~RTE_TCP_CWR_FLAG;
+}
+
 /*
  * Segment TCP super-frame M (headers H, ours or shared) into OUT by
  * copying: librte_gso in DPDK 22.11 segments TCP over IPv4 only, and its
@@ -342,9 +377,7 @@ static int segment_copy(struct vhd_lcore *lc, struct rte_mbuf *m,
 		}
 		th = (struct rte_tcp_hdr *)(d + h->l2 + h->l3);
 		th->sent_seq = rte_cpu_to_be_32(seq + off);
-		if (off + len < payload)
-			th->tcp_flags &=
-			    (uint8_t) ~(RTE_TCP_FIN_FLAG | RTE_TCP_PSH_FLAG);
+		seg_flags(th, off == 0, off + len == payload);
 		out[k] = s;
 	}
 	return k;
@@ -398,6 +431,10 @@ static int segment(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 		struct rte_mbuf *s = out[i];
 		struct hdrs sh = *h;
 		char *l3 = rte_pktmbuf_mtod_offset(s, char *, h->l2);
+
+		/* librte_gso clears FIN and PSH, not CWR. */
+		seg_flags((struct rte_tcp_hdr *)(l3 + h->l3), i == 0,
+			  i == k - 1);
 
 		if (partial) {
 			if (!h->v6) {
