@@ -8,6 +8,7 @@ with the backend; guest physical address 0 is the start of the memfd and
 the "QEMU virtual address" of the region is an arbitrary number (UADDR),
 which is what ring addresses are given in.
 """
+import collections
 import mmap
 import os
 import socket
@@ -57,6 +58,16 @@ NEED_REPLY = 0x8
 NOFD = 0x100
 
 # Feature bits.
+F_CSUM = 0          # VIRTIO_NET_F_CSUM: the guest may send partial checksums
+F_GUEST_CSUM = 1    # the guest takes partial checksums
+F_GUEST_TSO4 = 7    # the guest takes TCP/IPv4 super-frames
+F_GUEST_TSO6 = 8
+F_GUEST_ECN = 9
+F_GUEST_UFO = 10
+F_HOST_TSO4 = 11    # the guest may send TCP/IPv4 super-frames
+F_HOST_TSO6 = 12
+F_HOST_ECN = 13
+F_HOST_UFO = 14
 F_MRG_RXBUF = 15
 F_INDIRECT_DESC = 28
 F_EVENT_IDX = 29
@@ -86,6 +97,52 @@ IOTLB_RO, IOTLB_WO, IOTLB_RW = 1, 2, 3
 HDR = struct.Struct("<III")
 MAX_FDS = 8
 VNET_HDR = 12  # struct virtio_net_hdr_mrg_rxbuf (VERSION_1)
+
+# What Guest negotiates unless told otherwise (of what the backend offers).
+DEFAULT_FEATURES = ((1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES) |
+                    (1 << F_MRG_RXBUF))
+# The checksum and segmentation offloads, by direction.
+TX_OFFLOADS = (1 << F_CSUM) | (1 << F_HOST_TSO4) | (1 << F_HOST_TSO6)
+RX_OFFLOADS = ((1 << F_GUEST_CSUM) | (1 << F_GUEST_TSO4) |
+               (1 << F_GUEST_TSO6))
+ALL_OFFLOADS = (TX_OFFLOADS | RX_OFFLOADS | (1 << F_GUEST_ECN) |
+                (1 << F_GUEST_UFO) | (1 << F_HOST_ECN) | (1 << F_HOST_UFO))
+
+# struct virtio_net_hdr's flags and gso_type.
+HDR_F_NEEDS_CSUM = 1
+HDR_F_DATA_VALID = 2
+GSO_NONE = 0
+GSO_TCPV4 = 1
+GSO_UDP = 3
+GSO_TCPV6 = 4
+GSO_ECN = 0x80
+
+_VNET = struct.Struct("<BBHHHHH")
+
+
+class VnetHdr(collections.namedtuple(
+        "VnetHdr", "flags gso_type hdr_len gso_size csum_start csum_offset "
+        "num_buffers", defaults=(0, 0, 0, 0, 0, 0, 0))):
+    """struct virtio_net_hdr_mrg_rxbuf (12 bytes, little endian as
+    VERSION_1 has it): what a frame on a ring is preceded by."""
+
+    def pack(self):
+        return _VNET.pack(*self)
+
+    @classmethod
+    def unpack(cls, b):
+        return cls(*_VNET.unpack_from(b))
+
+
+def _hdr_bytes(hdr):
+    """The 12 header bytes of HDR: None (all zero), a VnetHdr or bytes."""
+    if hdr is None:
+        return bytes(VNET_HDR)
+    if isinstance(hdr, VnetHdr):
+        return hdr.pack()
+    if len(hdr) != VNET_HDR:
+        raise ValueError("a virtio-net header is %d bytes" % VNET_HDR)
+    return bytes(hdr)
 
 # Replies: which requests have one.
 WITH_REPLY = {GET_FEATURES, GET_PROTOCOL_FEATURES, GET_VRING_BASE,
@@ -342,28 +399,29 @@ class SplitRing:
                     self.free += tails
         return out
 
-    def tx(self, frame):
-        """Queue FRAME (with a zero virtio-net header) for the backend;
-        False if the ring is full."""
+    def tx(self, frame, hdr=None):
+        """Queue FRAME for the backend, behind virtio-net header HDR (a
+        VnetHdr or its 12 bytes; None: all zero); False if the ring is
+        full."""
         self.reap()
         if not self.free:
             return False
         i = self.free.pop()
         b = self.bufs[i]
-        data = bytes(VNET_HDR) + frame
+        data = _hdr_bytes(hdr) + frame
         self.mem.map[b:b + len(data)] = data
         self.write_desc(i, b, len(data))
         self.in_flight[i] = True
         self.publish(i)
         return True
 
-    def tx_chain(self, frame, now=True):
-        """Queue FRAME (with a zero virtio-net header) as a chain of as
-        many buffers as it takes (a jumbo frame without mergeable rx
-        buffers); False if the ring has not enough free. NOW: as for
+    def tx_chain(self, frame, now=True, hdr=None):
+        """Queue FRAME (behind virtio-net header HDR, as for tx()) as a
+        chain of as many buffers as it takes (a jumbo frame or a TSO
+        super-frame); False if the ring has not enough free. NOW: as for
         publish()."""
         self.reap()
-        data = bytes(VNET_HDR) + frame
+        data = _hdr_bytes(hdr) + frame
         parts = [data[o:o + self.buf_size]
                  for o in range(0, len(data), self.buf_size)]
         if len(self.free) < len(parts):
@@ -389,12 +447,18 @@ class SplitRing:
 
     def rx(self):
         """Frames the backend wrote (header stripped); buffers re-posted."""
-        frames = []
+        return [f for _, f in self.rx_hdr()]
+
+    def rx_hdr(self):
+        """(VnetHdr, frame) for each frame the backend wrote; buffers
+        re-posted."""
+        out = []
         for i, n in self.reap():
             b = self.bufs[i]
-            frames.append(bytes(self.mem.map[b + VNET_HDR:b + n]))
+            out.append((VnetHdr.unpack(self.mem.map[b:b + VNET_HDR]),
+                        bytes(self.mem.map[b + VNET_HDR:b + n])))
         self.post_rx()
-        return frames
+        return out
 
 
 class PackedRing:
@@ -554,16 +618,25 @@ class Guest:
 
     def __init__(self, path, mem_size=4 << 20, num=256, packed=False,
                  features=None, timeout=5.0, iommu=False, page=4096,
-                 queues=1):
+                 queues=1, extra_features=0, rx_buf_size=2048):
+        """FEATURES: the feature bits to take of what the backend offers
+        (default DEFAULT_FEATURES); EXTRA_FEATURES are added to them (e.g.
+        TX_OFFLOADS | RX_OFFLOADS). RX_BUF_SIZE: the size of each buffer
+        posted for rx, virtio-net header included (a guest that takes TSO
+        super-frames without mergeable rx buffers posts 64 KiB ones, as
+        Linux's big-packets mode does with page chains)."""
         self.fe = Frontend(path, timeout=timeout)
-        # Each ring: descriptors, indexes and NUM 2 KiB buffers.
-        self.mem = Memory(max(mem_size, 2 * queues * (num * 2048 + 20480)))
+        # Each ring: descriptors, indexes and NUM buffers (2 KiB for tx,
+        # RX_BUF_SIZE for rx).
+        self.mem = Memory(max(mem_size, queues * (
+            num * (2048 + rx_buf_size + 128) + 2 * 20480)))
         self.iommu, self.page = iommu, page
         self.chan = None
         self.misses = 0
         offered = self.fe.get_features()
-        want = ((1 << F_VERSION_1) | (1 << F_PROTOCOL_FEATURES) |
-                (1 << F_MRG_RXBUF)) if features is None else features
+        self.offered = offered
+        want = (DEFAULT_FEATURES if features is None else features) | \
+            extra_features
         if iommu:
             want |= 1 << F_IOMMU_PLATFORM
         if queues > 1:
@@ -587,7 +660,8 @@ class Guest:
         # Queue pair i: vring 2i backend -> guest, 2i + 1 guest -> backend.
         self.rxqs, self.txqs = [], []
         for i in range(queues):
-            rxq, txq = SplitRing(self.mem, num), SplitRing(self.mem, num)
+            rxq = SplitRing(self.mem, num, buf_size=rx_buf_size)
+            txq = SplitRing(self.mem, num)
             rxq.post_rx()
             rxq.setup(self.fe, 2 * i, iova=iommu)
             txq.setup(self.fe, 2 * i + 1, iova=iommu)
