@@ -586,12 +586,18 @@ class Net:
                 except vt.Failure as x:
                     bad.append(str(x))
                     dump(what, n, i, f, e.f)
-        if bad:
-            msg = "%d frames wrong, the first: %s" % (len(bad), bad[0])
-            if not KEEP_GOING:
-                raise vt.Failure(msg)
-            FAILS.append(msg)
-            print("FAIL (going on): " + msg, flush=True)
+        report(bad, "frames wrong")
+
+
+def report(bad, what):
+    """Fail on the first of BAD, or note them all with OFFLOAD_KEEP_GOING."""
+    if not bad:
+        return
+    msg = "%d %s, the first: %s" % (len(bad), what, bad[0])
+    if not KEEP_GOING:
+        raise vt.Failure(msg)
+    FAILS.append(msg)
+    print("FAIL (going on): " + msg, flush=True)
 
 
 def hello(net, d):
@@ -1114,12 +1120,7 @@ def testpmd_guests(t, d, base):
             "tl": {"tx_packets": 4}}
     if dl != want:
         bad.append("testpmd counters: %r, want %r" % (dl, want))
-    if bad:
-        msg = "%d wrong, the first: %s" % (len(bad), bad[0])
-        if not KEEP_GOING:
-            raise vt.Failure(msg)
-        FAILS.append(msg)
-        print("FAIL (going on): " + msg, flush=True)
+    report(bad, "wrong")
     tr.stop()
     tl.cmd("stop")
     tl.quit()
