@@ -100,9 +100,10 @@ def sh(*argv):
 
 def netns_veth(t, ns, root_if, ns_if, addr):
     """A namespace NS holding NS_IF (ADDR/24), the far end of ROOT_IF,
-    with the offloads off on both ends: the af_packet PMD takes frames of
-    at most its 2048-byte ring slots, with their checksums done. Removed
-    at cleanup, whatever happens."""
+    with GSO and TSO off on both ends: the af_packet PMD takes frames of
+    at most its 2048-byte ring slots (README: Offloads). Tx checksum
+    offload is off too (vhostd would complete partial checksums, but this
+    test is about policing). Removed at cleanup, whatever happens."""
     subprocess.call(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
     subprocess.call(["ip", "link", "del", root_if],
                     stderr=subprocess.DEVNULL)
