@@ -6,6 +6,7 @@
 #                    [--sequential [--reps N]]
 #                    [--flows 1,16,1024,65536] [--idle-ports 0,16,64,256,1019]
 #                    [--queues 1,4] [--sw-lcores 1,2]
+#   scripts/bench.sh --tcp [--only vhostd-tso,vhostd-mtu,ovs-tso,ovs-mtu]
 #
 # Topology: the switch under test polls on CPU 1 (--sw-cpu); one dpdk-testpmd
 # generator on CPU 0 (--gen-cpu) with two net_virtio_user ports attached to
@@ -37,6 +38,16 @@
 #                      guest spreading its flows over all its queues)
 #   --sw-lcores LIST   the switch gets K datapath lcores (CPUs: --sw-cpu,
 #                      then the others; on 2 CPUs K=2 shares the generator's)
+# --tcp: TCP payload throughput (Gbit/s) through the switch with guest
+# offloads on and off, a mode of its own (time-sliced, other dimensions
+# off): contenders vhostd-tso (ports offloads = yes), vhostd-mtu
+# (offloads = no), ovs-tso (other_config:userspace-tso-enable=true),
+# ovs-mtu (false), and on request wire-tso, wire-mtu (testpmd, net_vhost,
+# io). The generator is vhd-tcpgen (bench/tcpgen.c), not testpmd: one TCP
+# stream, port 0 -> port 1, whose frames circulate through the switch,
+# 63778-byte TSO super-frames (44 x 1448 B payload, -tso contenders) or
+# 1514-byte segments with complete checksums (-mtu), one ACK back per
+# 64 KiB of payload; Gbit/s counts TCP payload only.
 # Time-sliced (default): per case, every contender and its own generator are
 # started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
 # window each per round, so contenders are compared seconds apart
@@ -52,6 +63,9 @@ ROOT=$(cd "$HERE/.." && pwd)
 ALL_CONTENDERS="wire,ovs-normal,ovs-p2p,vhostd-learning,vhostd-xconnect"
 ALT_CONTENDERS="alt-learning,alt-xconnect"
 EXTRA_CONTENDERS="vhostd-vlan"
+# --tcp (issue 12): its own contenders, wire-* on request
+TCP_CONTENDERS="vhostd-tso,vhostd-mtu,ovs-tso,ovs-mtu"
+TCP_EXTRA_CONTENDERS="wire-tso,wire-mtu"
 
 REPS=3              # sliced: sessions per case; sequential: repetitions
 SIZES=64,1518
@@ -105,6 +119,13 @@ LATENCY=""          # --latency LIST: loads in % of each contender's own capacit
 LAT_SECONDS=10      # s, each latency measurement (--latency-seconds)
 LAT_WARMUP=2        # s, at the measurement's rate before it, not counted (--latency-warmup)
 LATGEN=${LATGEN:-$ROOT/build/scripts/bench/vhd-latgen}
+# --tcp (bench/tcpgen.c, bench/tcp.py; off by default)
+TCP=0
+TCP_LEVELS=256,512,1024  # payload in flight, in MSS segments (ramp; see BENCHMARKS)
+TCP_SEGS=44         # MSS segments per TSO super-frame (44 x 1448 = 63712 B)
+TCP_ACK_BYTES=65536 # one ACK back per this much payload (0: none)
+TCP_CHECK=0         # --tcp-check: tcpgen verifies every frame it receives
+TCPGEN=${TCPGEN:-$ROOT/build/scripts/bench/vhd-tcpgen}
 # ---- multiqueue (--queues, --sw-lcores)
 QUEUES=""           # --queues LIST (empty: off, tx_first on one queue pair)
 SW_LCORES=""        # --sw-lcores LIST (empty: off, one lcore on --sw-cpu)
@@ -119,7 +140,7 @@ GEN_SHARED_MIN=0.40 # the generator's CPU share that is not "disturbed" when
 # ---- end multiqueue
 
 usage() {
-	sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 
 Options:
@@ -177,6 +198,23 @@ Options:
                        does best (default), or at the last level (then the
                        earlier levels get --ramp-interval windows)
   --retries N          re-runs of a disturbed measurement (default $RETRIES)
+ --tcp:                TCP payload throughput, offloads on and off (issue 12):
+                       contenders $TCP_CONTENDERS
+                       (default), also $TCP_EXTRA_CONTENDERS; time-sliced
+                       (--reps, --rounds, --window, --settle, --warmup,
+                       --ramp-interval, --only, --wait-quiet, --quick apply;
+                       --sizes, --dirs, --bursts do not; not with --flows,
+                       --idle-ports, --queues, --sw-lcores, --latency,
+                       --sequential; with --vhostd-alt also alt-tso,
+                       alt-mtu: the other build)
+  --tcp-levels LIST    payload in flight, in MSS (1448 B) segments, one ramp
+                       step each (default $TCP_LEVELS)
+  --tcp-segs N         segments per TSO super-frame (default $TCP_SEGS)
+  --tcp-ack-bytes N    one ACK per N bytes of payload received, 0: none
+                       (default $TCP_ACK_BYTES)
+  --tcp-check          tcpgen verifies every frame it receives (checksums,
+                       lengths): a functional run, not a measurement
+  --tcpgen PATH        vhd-tcpgen binary (default build/scripts/bench/vhd-tcpgen)
  --latency LOADS:      one-way latency p0 -> p1 instead of throughput, e.g.
                        --latency 10,50,90: per contender, size and rep a fresh
                        switch and vhd-latgen (bench/latgen.c) on the generator
@@ -235,6 +273,12 @@ while [ $# -gt 0 ]; do
 	--latency-seconds) LAT_SECONDS=$2; shift ;;
 	--latency-warmup) LAT_WARMUP=$2; shift ;;
 	--latgen) LATGEN=$2; shift ;;
+	--tcp) TCP=1 ;;
+	--tcp-levels) TCP_LEVELS=$2; shift ;;
+	--tcp-segs) TCP_SEGS=$2; shift ;;
+	--tcp-ack-bytes) TCP_ACK_BYTES=$2; shift ;;
+	--tcp-check) TCP_CHECK=1 ;;
+	--tcpgen) TCPGEN=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option: $1" ;;
 	esac
@@ -275,9 +319,12 @@ mac_table_size() {
 # connects); with CONTROL, the control socket's key (builds from before the
 # control socket refuse it: --vhostd-alt). --flows: the bridge's
 # mac-table-size and mac-aging; --idle-ports: CUR_IDLE more server ports
-# (at most VHOSTD_CONF_IDLE here), sockets beside SOCK0.
-vhostd_config() { # $1 learning|xconnect|vlan, $2 $3 sockets, $4 control?
-	local mode=$1 port_extra="" br_extra="" i
+# (at most VHOSTD_CONF_IDLE here), sockets beside SOCK0. MODE tso / mtu
+# (--tcp): a learning bridge whose ports have offloads = yes / no (unless
+# VHD_OL_KEY=0: builds from before issue 12 refuse the key, and have no
+# offloads).
+vhostd_config() { # $1 learning|xconnect|vlan|tso|mtu, $2 $3 sockets, $4 control?
+	local mode=$1 port_extra="" br_extra="" i sizes=$SIZES
 	[ "$CUR_FLOWS" -gt 0 ] && br_extra="; --flows $CUR_FLOWS: room for all 2N MACs (bench.sh mac_table_size)
 mac-table-size = $(mac_table_size)
 ; and no aging while stopped between windows (the clock runs on)
@@ -287,12 +334,19 @@ mac-aging = 3600"
 		port_extra="tag = 10
 allowed-macs = 00:00:00:00:00:01,00:00:00:00:00:02"
 	fi
+	# --tcp: guest offloads on (tso) or off (mtu), the same bridge
+	if [ "$mode" = tso ] || [ "$mode" = mtu ]; then
+		sizes="" # MSS 1448: 1514-byte frames at most
+		[ "${VHD_OL_KEY:-1}" = 1 ] && port_extra="; --tcp: guest offloads $([ "$mode" = tso ] && echo on || echo off)
+offloads = $([ "$mode" = tso ] && echo yes || echo no)"
+		mode=learning
+	fi
 	# Frames longer than 1514 B (the 1518 of --sizes, imix's largest) are
 	# over MTU 1500 untagged: vhostd drops them (drop_mtu) unless the MTU
 	# is raised, while OVS-DPDK takes up to MTU + 18 B (its max_packet_len
 	# counts the CRC) and wire has no limit. Same frames through all.
 	local s big=0
-	for s in ${SIZES//,/ }; do
+	for s in ${sizes//,/ }; do
 		[ "$s" = imix ] && s=1518
 		[ "$s" -gt 1514 ] && [ "$s" -gt "$big" ] && big=$s
 	done
@@ -350,6 +404,23 @@ fi
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (apt-get install dpdk)"
 command -v python3 >/dev/null || die "python3 not found"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs"
+# --tcp: its own contenders and one case; the other modes' options off
+if [ "$TCP" = 1 ]; then
+	[ -z "$FLOWS$IDLE_PORTS$QUEUES$SW_LCORES$LATENCY" ] ||
+		die "--tcp: not with --flows, --idle-ports, --queues, --sw-lcores or --latency"
+	[ $SLICED = 1 ] || die "--tcp: time-sliced only (not with --sequential)"
+	[ -x "$TCPGEN" ] || die "--tcp: no vhd-tcpgen at $TCPGEN (meson setup build && ninja -C build, or --tcpgen PATH)"
+	[[ $TCP_LEVELS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --tcp-levels $TCP_LEVELS"
+	[[ $TCP_SEGS =~ ^[0-9]+$ && $TCP_SEGS -ge 2 && $TCP_SEGS -le 45 ]] ||
+		die "bad --tcp-segs $TCP_SEGS (2..45: a super-frame fits a 64 KiB buffer)"
+	[[ $TCP_ACK_BYTES =~ ^[0-9]+$ ]] || die "bad --tcp-ack-bytes $TCP_ACK_BYTES"
+	ALL_CONTENDERS=$TCP_CONTENDERS EXTRA_CONTENDERS=$TCP_EXTRA_CONTENDERS
+	ALT_CONTENDERS="alt-tso,alt-mtu" # --vhostd-alt: the other build, A/B
+	[ $ONLY_SET = 1 ] || ONLY=$TCP_CONTENDERS
+	SIZES=64 DIRS=both # checked below, then the one case: tcp, oneway
+elif [ "$TCP_CHECK" = 1 ]; then
+	die "--tcp-check: with --tcp only"
+fi
 if [ -n "$VHOSTD_ALT" ]; then
 	[ -x "$VHOSTD_ALT" ] || die "--vhostd-alt: no executable at $VHOSTD_ALT"
 	ALL_CONTENDERS="$ALL_CONTENDERS,$ALT_CONTENDERS"
@@ -368,6 +439,8 @@ done
 for d in "${DIR_L[@]}"; do
 	[[ $d = both || $d = oneway ]] || die "bad dir $d"
 done
+# --tcp: one case, "size" tcp, one stream port 0 -> port 1 (and its ACKs)
+[ "$TCP" = 1 ] && SIZES=tcp DIRS=oneway SIZE_L=(tcp) DIR_L=(oneway)
 [[ $PICK = best || $PICK = last ]] || die "bad --pick $PICK (best or last)"
 # the new dimensions: one case per value; "" = off (the one default case)
 FLOWS_L=("") IDLE_L=("")
@@ -542,13 +615,19 @@ summarize() { # $1: note for the header
 		[ -n "$QUEUES" ] && echo "# --queues $QUEUES: queue pairs per generator port, $([ "$MQ_GEN" = replay ] && echo "pcap frames replayed on every queue (open loop)" || echo "tx_first on every queue, circulating (--mq-gen circulate)")"
 		# ---- end multiqueue
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
-		if [ $SLICED = 1 ]; then
+		if [ "$TCP" = 1 ]; then
+			echo "# --tcp: vhd-tcpgen, one TCP stream p0 -> p1, MSS 1448, super-frames of $TCP_SEGS segments (-tso), an ACK per $TCP_ACK_BYTES B of payload; sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of payload levels $TCP_LEVELS segments in flight${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		elif [ $SLICED = 1 ]; then
 			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
 		else
 			echo "# reps $REPS, sizes $SIZES, dirs $DIRS, bursts $BURSTS, interval ${INTERVAL}s, pick $PICK${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
 		fi
 		echo
-		python3 "$HERE/bench/report.py" "$RESULTS"
+		if [ "$TCP" = 1 ]; then
+			python3 "$HERE/bench/tcpreport.py" "$RESULTS"
+		else
+			python3 "$HERE/bench/report.py" "$RESULTS"
+		fi
 	} | tee "$OUT/summary.txt"
 }
 
@@ -559,6 +638,9 @@ cleanup() {
 	stop_switch
 	stop_slots
 	rm -rf "$WORK"
+	# --tcp: the generators' shared counters (bench/tcp.py removes its own;
+	# these are a killed run's: one bench at a time, so ours)
+	rm -f /dev/shm/vhbtcp-* 2>/dev/null
 	if [ $rc != 0 ] && [ -s "$RESULTS" ] && [ -n "${t_start:-}" ]; then
 		summarize "partial: interrupted"
 	fi
@@ -622,13 +704,13 @@ wait_sockets() { # wait until both vhost-user sockets exist and SW_PID lives
 	return 1
 }
 
-start_wire() { # $1 log
+start_wire() { # $1 log, $2 more net_vhost devargs (--tcp wire-tso)
 	# ---- multiqueue: a forwarding lcore per switch CPU, N queues a port
 	# (testpmd spreads its 2N streams over the lcores; it prints per-stream
 	# counters when it exits)
-	local lc="0@$GEN_CPU" nb=0 c vq="" mq=()
+	local lc="0@$GEN_CPU" nb=0 c vq="${2:-}" mq=()
 	for c in ${SW_CPUS//,/ }; do nb=$((nb + 1)) lc+=",$nb@$c"; done
-	[ -n "$CUR_Q" ] && vq=",queues=$CUR_Q" mq=(--rxq="$CUR_Q" --txq="$CUR_Q")
+	[ -n "$CUR_Q" ] && vq+=",queues=$CUR_Q" mq=(--rxq="$CUR_Q" --txq="$CUR_Q")
 	# ---- end multiqueue
 	setsid taskset -c "$GEN_CPU,$SW_CPUS" stdbuf -oL dpdk-testpmd \
 		--lcores "$lc" --file-prefix "vhbwire$SFX" --in-memory \
@@ -658,8 +740,13 @@ ovs_stop() {
 	SW_PID=""
 }
 
-start_ovs() { # $1 log, $2 normal|p2p
-	local lcmask pmdmask c
+start_ovs() { # $1 log, $2 normal|p2p, $3 tso (--tcp ovs-tso)
+	local lcmask pmdmask c tso=false
+	# userspace TSO (docs: Documentation/topics/userspace-tso.rst, OVS 3.1):
+	# read once at start ("requires restarting the daemon"), so set here
+	# with the rest, before vswitchd starts and the vhost ports exist; off,
+	# OVS disables VIRTIO_NET_F_CSUM and with it TSO on its vhost ports
+	[ "${3:-}" = tso ] && tso=true
 	lcmask=$(printf '0x%x' $((1 << GEN_CPU)))
 	pmdmask=0 # ---- multiqueue: a PMD thread per switch CPU
 	for c in ${SW_CPUS//,/ }; do pmdmask=$((pmdmask | 1 << c)); done
@@ -679,6 +766,7 @@ start_ovs() { # $1 log, $2 normal|p2p
 		other_config:pmd-cpu-mask="$pmdmask" \
 		other_config:dpdk-socket-mem="$OVS_SOCKET_MEM" \
 		other_config:dpdk-extra="--file-prefix=vhbovs$SFX --no-pci --no-telemetry" \
+		other_config:userspace-tso-enable=$tso \
 		>>"$1" 2>&1 || return 1
 	# in a network namespace of its own: the netdev datapath and bridges are
 	# also kernel taps, which two vswitchds (--sliced) would both create
@@ -736,11 +824,21 @@ ovs_idle_ports() { # $1 log
 	log "ovs: $CUR_IDLE idle dpdkvhostuser ports added in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')s; vswitchd RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$SW_PID/status")" 2>&1 | tee -a "$1" >&2
 }
 
-start_vhostd() { # $1 log, $2 learning|xconnect, $3 binary
-	local ctl=1
-	vhostd_config "$2" "$SOCK0" "$SOCK1" 1 >"$WORK/vhostd$SFX.ini"
-	"$3" --config "$WORK/vhostd$SFX.ini" --check >/dev/null 2>&1 || ctl=
-	vhostd_config "$2" "$SOCK0" "$SOCK1" $ctl >"$WORK/vhostd$SFX.ini"
+start_vhostd() { # $1 log, $2 learning|xconnect|vlan|tso|mtu, $3 binary
+	local ctl=1 ol
+	# the first config the build takes: with the control socket key, then
+	# without (older builds); --tcp: with the offloads key, then without
+	# (builds from before issue 12: no offloads at all, so tso fails in
+	# the generator, which says the switch offered none)
+	for ol in 1 0; do
+		for ctl in 1 ""; do
+			VHD_OL_KEY=$ol vhostd_config "$2" "$SOCK0" "$SOCK1" $ctl >"$WORK/vhostd$SFX.ini"
+			"$3" --config "$WORK/vhostd$SFX.ini" --check >/dev/null 2>&1 && break 2
+		done
+	done
+	[ "$ol" = 0 ] && [[ $2 = tso || $2 = mtu ]] &&
+		log "vhostd $3: no 'offloads' port key (a build from before issue 12): $2 without it"
+	VHD_OL_KEY=$ol vhostd_config "$2" "$SOCK0" "$SOCK1" $ctl >"$WORK/vhostd$SFX.ini"
 	cat "$WORK/vhostd$SFX.ini" >>"$1"
 	echo "# $3" >>"$1"
 	setsid taskset -c "$SW_CPUS" "$3" --config "$WORK/vhostd$SFX.ini" </dev/null >>"$1" 2>&1 &
@@ -776,6 +874,19 @@ start_switch() { # $1 contender, $2 log
 	vhostd-vlan) start_vhostd "$2" vlan "$VHOSTD" ;;
 	alt-learning) start_vhostd "$2" learning "$VHOSTD_ALT" ;;
 	alt-xconnect) start_vhostd "$2" xconnect "$VHOSTD_ALT" ;;
+	# --tcp
+	vhostd-tso) start_vhostd "$2" tso "$VHOSTD" ;;
+	vhostd-mtu) start_vhostd "$2" mtu "$VHOSTD" ;;
+	alt-tso) start_vhostd "$2" tso "$VHOSTD_ALT" ;;
+	alt-mtu) start_vhostd "$2" mtu "$VHOSTD_ALT" ;;
+	ovs-tso) start_ovs "$2" normal tso ;;
+	ovs-mtu) start_ovs "$2" normal ;;
+	# ext-buffer: a super-frame in one external buffer, as OVS with TSO
+	# (not a chain of 2 KiB mbufs); io forwarding does not turn the
+	# received offload flags into transmit ones, so what reaches the
+	# receiver has no GSO header and a partial checksum not marked as such
+	wire-tso) start_wire "$2" ",tso=1,ext-buffer=1" ;;
+	wire-mtu) start_wire "$2" ;;
 	esac
 }
 
@@ -793,8 +904,20 @@ sw = "".join(f" {k} {r[k]}" for k in ("learn_s", "learn_timeout",
              "fdb_entries", "flooded_delta", "upcalls_delta") if k in r)
 if r.get("sw_threads"):
     sw += " threads " + ",".join(r["sw_threads"])
-if "error" in r:
+if "error" in r and r.get("size") == "tcp":
+    print(f"[bench {t}] {r['label']:<12} rep {r['rep']} ERROR {r['error'][:300]}")
+elif "error" in r:
     print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6}{case} rep {r['rep']} ERROR {r['error'][:200]}")
+elif "payload_gbps" in r:
+    # --tcp (bench/tcp.py): TCP payload Gbit/s, frames, the generator's load
+    st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
+    if r.get("notes"):
+        st += " (" + "; ".join(r["notes"]) + ")"
+    cps = r.get("cycles_per_seg")
+    print(f"[bench {t}] {r['label']:<12} rep {r['rep']} {r['payload_gbps']:6.2f} Gbit/s payload "
+          f"{r['mpps']:6.3f} Mpps frames of {r['mean_size']:5.0f} B, {r['super_frac']:.0%} super, "
+          f"{r['acks_kpps']:5.0f} kACK/s, {r.get('inflight', 0)} in flight, {cps or 0:4.0f} cyc/seg, gen busy {r.get('gen_busy') or 0:.0%} "
+          f"ramp {' '.join(f'{b}:{m}' for b, m in r['ramp'])} {st}")
 else:
     st = "DISTURBED: " + "; ".join(r["why"]) if r["disturbed"] else "ok"
     print(f"[bench {t}] {r['label']:<16} {r['size']:>4}B {r['dir']:<6}{case} rep {r['rep']} "
@@ -858,6 +981,14 @@ show_spec() {
 # MAC table and floods (swstate.py): the learning bridges only (gen.py waits
 # until they have learned every MAC; xconnect, p2p and wire learn nothing)
 probe_spec() {
+	if [ "$TCP" = 1 ]; then
+		# --tcp (bench/tcp.py probe): the switch's offload counters
+		case $1 in
+		vhostd-* | alt-*) echo "vhostd=vhdbench$SFX" ;;
+		ovs-*) echo "ovs=$OVS_DIR" ;;
+		esac
+		return 0
+	fi
 	[ "$CUR_FLOWS" -gt 0 ] || return 0
 	case $1 in
 	vhostd-learning | alt-learning) echo "vhostd=vhdbench$SFX" ;;
@@ -866,6 +997,11 @@ probe_spec() {
 }
 
 # ---------------------------------------------------------------- sliced
+# --tcp: slices.py runs vhd-tcpgen (bench/tcp.py) with these
+TCP_ARGS=()
+[ "$TCP" = 1 ] && TCP_ARGS=(--tcp --tcpgen "$TCPGEN" --tcp-levels "$TCP_LEVELS"
+	--tcp-segs "$TCP_SEGS" --tcp-ack-bytes "$TCP_ACK_BYTES")
+[ "$TCP" = 1 ] && [ "$TCP_CHECK" = 1 ] && TCP_ARGS+=(--tcp-check)
 run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 	local c k specs=() srv line
 	python3 "$HERE/bench/procstat.py" "$WAIT_QUIET" "$QUIET_BUSY" 2>&1 |
@@ -891,7 +1027,8 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 		OVS_UP=0 SW_PID=""
 		srv=0
 		[[ $c = ovs-* ]] && srv=1
-		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k${CASE_ARGS:+:$(probe_spec "$c")}${CUR_MQ:+:$(show_spec "$c")}")
+		# --tcp: always a probe field (the offload counters)
+		specs+=(--contender "$c:${SLOT_PIDS[$k]}:$SOCK0:$SOCK1:$srv:vhbgen$k${CASE_ARGS:+:$(probe_spec "$c")}${TCP_ARGS:+:$(probe_spec "$c")}${CUR_MQ:+:$(show_spec "$c")}")
 	done
 	if [ ${#specs[@]} -gt 0 ]; then
 		python3 "$HERE/bench/slices.py" "${specs[@]}" --size "$1" --dir "$2" \
@@ -900,7 +1037,7 @@ run_sliced_case() { # $1 size, $2 dir, $3 first round's rep number - 1
 			--settle "$SETTLE" --warmup "$WARMUP" --gen-cpu "$GEN_CPU" \
 			--sw-cpu "$SW_CPU" --freq-mhz "$CPU_MHZ" --log-dir "$OUT" \
 			--vdev-extra "$GEN_DEVARGS" ${CASE_TAG:+"--log-tag=$CASE_TAG"} \
-			"${CASE_ARGS[@]}" |
+			"${CASE_ARGS[@]}" "${TCP_ARGS[@]}" |
 			while read -r line; do
 				echo "$line" >>"$RESULTS"
 				show_result "$line"
@@ -1034,7 +1171,10 @@ for k in "${SWL_L[@]}"; do
 done
 # ---- end multiqueue
 if [ $SLICED = 1 ]; then
-	per_case=$(python3 -c "n=$nruns; b=len('$BURSTS'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
+	levels=$BURSTS
+	[ "$TCP" = 1 ] && levels=$TCP_LEVELS
+	[ "$TCP" = 1 ] && log "--tcp: vhd-tcpgen, one TCP stream port 0 -> port 1 through each contender, payload in flight ramped over $TCP_LEVELS MSS segments, -tso: super-frames of $TCP_SEGS x 1448 B; -mtu: 1514-byte frames; Gbit/s = TCP payload"
+	per_case=$(python3 -c "n=$nruns; b=len('$levels'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")
 	log "estimated time: ~$((REPS * ncases * per_case / 60 + 1)) min (${per_case}s per case and session: start and ramp each contender, then $ROUNDS rounds)"
 else
 	log "estimated time: ~$((nruns * ncases * REPS * per_run / 60 + 1)) min (${per_run}s per measurement, plus retries)"

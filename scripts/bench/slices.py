@@ -18,6 +18,9 @@ windows measured back to back cancels most of that drift.
 
 Prints one JSON object per window (the fields of gen.py's, with "rep" the
 round), as soon as it is measured.
+
+--tcp: the generators are vhd-tcpgen (bench/tcp.py: TCP payload
+throughput, the ramp in payload in flight), the rest is the same.
 """
 import argparse
 import json
@@ -33,6 +36,7 @@ from gen import (add_case_args, case_fields, inject,  # noqa: E402
                  wait_learned, wait_links)
 from gen import mq, queue_stats, show_switch  # noqa: E402  multiqueue
 import swstate  # noqa: E402
+import tcp  # noqa: E402
 
 
 def signal_pair(c, sig):
@@ -108,9 +112,22 @@ def main():
     ap.add_argument("--log-tag", default="",
                     help="appended to the generator log names (the case)")
     add_case_args(ap)
+    tcp.add_args(ap)
     a = ap.parse_args()
     # perf counts --sw-cpu only: not with several switch lcores
     perf = (a.sw_lcores or 1) == 1 and perf_cycles_ok(a.sw_cpu)
+    # ---- tcp: vhd-tcpgen's functions instead of testpmd's (gen.py), and
+    # its ramp in payload Gbit/s
+    g = SimpleNamespace(start_generator=start_generator,
+                        wait_links=wait_links, inject=inject,
+                        levels_of=levels_of, wait_learned=wait_learned,
+                        measure=measure, judge=judge, probe=swstate.probe,
+                        delta=swstate.delta)
+    rate = "mpps"
+    if a.tcp:
+        g = tcp
+        rate = "payload_gbps"
+    # ---- end tcp
 
     cs = []
     for spec in a.contender:
@@ -126,7 +143,7 @@ def main():
         c.tp, c.learn = None, {}
         cs.append(c)
 
-    levels = levels_of(a)
+    levels = g.levels_of(a)
     base = {"size": a.size, "dir": a.dir, "attempt": 0, "pick": "last",
             "level": levels[-1], "sliced": True, **case_fields(a)}
     live = []
@@ -136,17 +153,17 @@ def main():
         for c in cs:
             os.kill(c.sw_pid, signal.SIGCONT)
             try:
-                c.tp = start_generator(c)
-                wait_links(c.tp, c)
+                c.tp = g.start_generator(c)
+                g.wait_links(c.tp, c)
                 c.ramp, injected = [], 0
                 for i, lvl in enumerate(levels):
-                    inject(c.tp, c, lvl - injected)
+                    g.inject(c.tp, c, lvl - injected)
                     injected = lvl
                     time.sleep(a.warmup if i == 0 else 1.0)
                     if i == 0:
-                        c.learn = wait_learned(c.tp, c)
-                    m = measure(c.tp, c, a.ramp_interval)
-                    c.ramp.append((lvl, round(m["mpps"], 3)))
+                        c.learn = g.wait_learned(c.tp, c)
+                    m = g.measure(c.tp, c, a.ramp_interval)
+                    c.ramp.append((lvl, round(m[rate], 3)))
                 # plateau: the last step beats the best earlier one by < 3 %
                 prev = max((x for _, x in c.ramp[:-1]), default=0)
                 c.plateau = prev == 0 or c.ramp[-1][1] / prev < 1.03
@@ -170,17 +187,17 @@ def main():
                 signal_pair(c, signal.SIGCONT)
                 # --flows: the switch's state around the window (read
                 # outside it: the reads use CPU)
-                p0 = swstate.probe(c.probe)
+                p0 = g.probe(c.probe)
                 time.sleep(a.settle)
                 res = {**base, "label": c.label, "rep": a.rep_base + r + 1,
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **c.learn}
                 try:
-                    m = measure(c.tp, c, a.window)
+                    m = g.measure(c.tp, c, a.window)
                     res.update(m)
-                    swstate.delta(p0, swstate.probe(c.probe), res)
+                    g.delta(p0, g.probe(c.probe), res)
                     res["ramp"], res["plateau"] = c.ramp, c.plateau
                     res["mpps_last"] = m["mpps"]
-                    judge(res, c)
+                    g.judge(res, c)
                 except Exception as e:
                     res.update({"error": str(e)[:800], "disturbed": True,
                                 "why": ["error"]})
