@@ -78,18 +78,22 @@ void vhd_lcore_free(struct vhd_lcore *lc)
 	lc->meter = NULL;
 }
 
-/* Receive a burst from queue Q of P and switch it; how many frames came
+/* Receive a burst from rx queue E of P and switch it; how many frames came
  * (runts and policed ones included). */
 static inline uint16_t rx_and_switch(struct vhd_lcore *lc, struct vhd_port *p,
-				     uint16_t q, struct rte_mbuf **pkts)
+				     struct vhd_rxq *e, struct rte_mbuf **pkts)
 {
 	struct vhd_burst b;
 	uint64_t before = lc->stats[p->idx].rx_pkts;
-	uint16_t n = vhd_port_rx(lc, p, q, pkts, &b);
+	uint16_t n =
+	    vhd_port_rx(lc, p, e->q, pkts, e->burst ? e->burst : VHD_BURST, &b);
 	struct vhd_bridge *br;
 
 	if (n == 0)
 		return (uint16_t)(lc->stats[p->idx].rx_pkts - before);
+	/* Super-frames: fewer at a time next poll (vhd.h, VHD_BURST_BIG). */
+	e->burst =
+	    unlikely(b.bytes > (uint64_t)n * VHD_BIG_FRAME) ? VHD_BURST_BIG : 0;
 	br = vhd_bridge_get(p->bridge);
 	if (unlikely(br == NULL)) {
 		lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;
@@ -130,7 +134,7 @@ int vhd_lcore_main(void *arg)
 
 			if (unlikely(p == NULL))
 				continue;
-			n = rx_and_switch(lc, p, e->q, pkts);
+			n = rx_and_switch(lc, p, e, pkts);
 			/* A queue's load: the cycles since the previous busy
 			 * queue (its poll, and any empty polls between); the
 			 * flush is not counted. */

@@ -55,15 +55,18 @@ struct hdrs {
 
 /* Parse M's headers into H. 0 for TCP or UDP over IPv4 or IPv6 (not a
  * fragment) with every header in its first segment and the IP datagram
- * within the frame and no shorter than its headers; -EINVAL for TCP or
- * UDP otherwise; -ENOENT for anything else. */
+ * within the frame and no shorter than its headers. For TCP or UDP
+ * otherwise: -EMSGSIZE if the IP datagram runs past the frame (cut short),
+ * -EINVAL for a header that lies about itself, -ERANGE for headers longer than
+ * the mbuf's l2_len/l3_len fields hold (IPv6 extension headers past 471 bytes);
+ * -ENOENT for anything else. */
 static int parse(const struct rte_mbuf *m, struct hdrs *h)
 {
 	struct rte_net_hdr_lens hl;
 	uint32_t pt = rte_net_get_ptype(
 	    m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
 	uint32_t l4 = pt & RTE_PTYPE_L4_MASK;
-	const char *l3;
+	const uint8_t *l3;
 
 	if (l4 != RTE_PTYPE_L4_TCP && l4 != RTE_PTYPE_L4_UDP)
 		return -ENOENT;
@@ -74,18 +77,30 @@ static int parse(const struct rte_mbuf *m, struct hdrs *h)
 	h->v6 = RTE_ETH_IS_IPV6_HDR(pt);
 	if ((uint32_t)h->l2 + h->l3 + h->l4 > rte_pktmbuf_data_len(m))
 		return -EINVAL;
-	l3 = rte_pktmbuf_mtod_offset(m, const char *, h->l2);
+	l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *, h->l2);
+	/* rte_net_get_ptype names the L4 of a header it did not check:
+	 * an IP version that is not the ethertype's, an IPv4 header
+	 * shorter than 20 bytes, a TCP header shorter than 20. */
+	if ((!RTE_ETH_IS_IPV4_HDR(pt) && !h->v6) ||
+	    (l3[0] >> 4) != (h->v6 ? 6 : 4) ||
+	    (!h->v6 && h->l3 < sizeof(struct rte_ipv4_hdr)) ||
+	    (h->tcp && h->l4 < sizeof(struct rte_tcp_hdr)))
+		return -EINVAL;
+	if (h->l2 > 127 || h->l3 > 511) /* 7 and 9 bits in the mbuf */
+		return -ERANGE;
 	if (h->v6)
 		h->ip_end = h->l2 + (uint32_t)sizeof(struct rte_ipv6_hdr) +
 			    rte_be_to_cpu_16(
-				((const struct rte_ipv6_hdr *)l3)->payload_len);
+				((const struct rte_ipv6_hdr *)(const void *)l3)
+				    ->payload_len);
 	else
 		h->ip_end =
-		    h->l2 +
-		    (uint32_t)rte_be_to_cpu_16(
-			((const struct rte_ipv4_hdr *)l3)->total_length);
-	if (h->ip_end > rte_pktmbuf_pkt_len(m) ||
-	    h->ip_end < (uint32_t)h->l2 + h->l3 + h->l4)
+		    h->l2 + (uint32_t)rte_be_to_cpu_16(
+				((const struct rte_ipv4_hdr *)(const void *)l3)
+				    ->total_length);
+	if (h->ip_end > rte_pktmbuf_pkt_len(m))
+		return -EMSGSIZE;
+	if (h->ip_end < (uint32_t)h->l2 + h->l3 + h->l4)
 		return -EINVAL;
 	return 0;
 }
@@ -247,8 +262,8 @@ static bool rx_kernel_frame(struct vhd_port_stats *st, struct rte_mbuf *m)
 	rte_be16_t f;
 	int rc = parse(m, &h);
 
-	if (rc < 0)
-		return rc == -ENOENT; /* another kind of frame, or cut */
+	if (rc < 0) /* cut short, or not one to look at: as it came */
+		return rc != -EMSGSIZE;
 	f = *csum_field(m, &h);
 	if (!h.tcp && !h.v6 && f == 0) /* UDP/IPv4 without a checksum */
 		return true;
@@ -494,6 +509,11 @@ int vhd_offload_tx(struct vhd_lcore *lc, struct vhd_port *p, struct rte_mbuf *m,
 		rte_pktmbuf_free(m);
 		return 0;
 	}
+	/* With IPv6 extension headers, the pseudo-header sum librte_vhost
+	 * and rte_eth_tx_prepare store (rte_ipv6_phdr_cksum) is wrong: it
+	 * takes payload_len for the L4 length. vhostd completes those. */
+	if (h.v6 && h.l3 != sizeof(struct rte_ipv6_hdr))
+		caps = 0;
 	/* The same for every port (a flood shares M): the PMDs' form. */
 	m->l2_len = h.l2;
 	m->l3_len = h.l3;

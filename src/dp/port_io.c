@@ -115,7 +115,7 @@ static uint16_t police(struct vhd_lcore *lc, struct vhd_port *p,
 }
 
 uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
-		     struct rte_mbuf **pkts, struct vhd_burst *b)
+		     struct rte_mbuf **pkts, uint16_t max, struct vhd_burst *b)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
 	struct vhd_capture *cap;
@@ -132,9 +132,9 @@ uint16_t vhd_port_rx(struct vhd_lcore *lc, struct vhd_port *p, uint16_t q,
 		/* librte_vhost has just copied the frames into the mbufs:
 		 * they are in cache, no prefetch. */
 		n = rte_vhost_dequeue_burst(vid, q * 2 + 1, lc->pool, pkts,
-					    VHD_BURST);
+					    max);
 	} else {
-		n = rte_eth_rx_burst(p->eth_id, q, pkts, VHD_BURST);
+		n = rte_eth_rx_burst(p->eth_id, q, pkts, max);
 		for (uint16_t i = 0; i < n; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	}
