@@ -46,7 +46,9 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
-              "drop_spoof", "drop_mtu", "drop_policed"}
+              "drop_spoof", "drop_mtu", "drop_policed", "drop_bad_offload",
+              "rx_tso", "rx_csum_partial", "tx_segmented", "tx_segments",
+              "tx_sw_csum"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -603,7 +605,7 @@ def errors_protocol(d):
              "bridge/del": ([], ["a", "b"]),
              "bridge/list": (["a"],),
              "bridge/show": ([], ["a", "b"]),
-             "port/add": ([], ["a"] * 27),
+             "port/add": ([], ["a"] * 28),
              "port/del": ([], ["a", "b"]),
              "port/list": (["a"],),
              "port/show": ([], ["a", "b"]),
