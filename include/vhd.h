@@ -184,6 +184,10 @@ struct vhd_port {
 	/* VHD_OFFL_* the port takes as they are (vhd_offload.h): an
 	 * ethdev's from start, a guest's stored before its vid is. */
 	uint32_t tx_offl;
+	/* A datapath lcore found the guest's rx buffers too small for a
+	 * super-frame and took TSO out of tx_offl (dp/port_io.c); cleared
+	 * by new_device. The control thread logs it once (logged). */
+	bool rx_bufs_small, rx_bufs_small_logged;
 	int numa_node;	   /* of the guest's memory, or -1 */
 	uint64_t connects; /* new_device count */
 	uint64_t log_tsc;  /* rate limit for guest-triggered logs */
@@ -362,6 +366,10 @@ int vhd_vhost_port_start(struct vhd_port *p);
 void vhd_vhost_port_stop(struct vhd_port *p);
 int vhd_eth_port_start(struct vhd_port *p, const struct vhd_port_conf *pc);
 void vhd_eth_port_stop(struct vhd_port *p);
+/* Control thread, every loop: records what the lcores found of a guest
+ * (rx buffers too small for its negotiated TSO) in its port's last
+ * error, once a connection. */
+void vhd_vhost_poll(void);
 /* Virtio feature bit B's name ("VIRTIO_NET_F_MRG_RXBUF"), or NULL. */
 const char *vhd_vhost_feature_name(unsigned int b);
 

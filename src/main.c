@@ -220,6 +220,7 @@ static void control_loop(void)
 		vhd_ctl_run(vhd_capture_active() ? 5 : 100);
 		vhd_capture_poll();
 		vhd_vhost_guard_poll();
+		vhd_vhost_poll();
 		vhd_notify_watchdog();
 		vhd_sched_poll();
 		__atomic_store_n(

@@ -88,6 +88,7 @@ MC = "02:00:00:0f:00:0c"
 MD = "02:00:00:0f:00:0d"
 MN = "02:00:00:0f:00:0e"
 ME = "02:00:00:0f:00:01"      # the Linux side of the uplink
+MS = "02:00:00:0f:00:1d"      # behind sm (small rx buffers), unknown on br4
 NOBODY = "02:00:00:0f:99:99"  # never seen: flooded
 
 IP4A, IP4B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
@@ -612,9 +613,10 @@ def hello(net, d):
         net.drain()
         return all(d.fdb("br0").get(m) == n for m, n in want.items())
     vt.wait_until(learned, 10, "every MAC learned: %r" % want)
-    # Each hello reached the five other ports.
+    # Each hello reached the five other ports of br0.
     vt.wait_until(lambda: net.drain() or all(
-        len(v) >= 5 for v in net.got.values()), 10, "the hellos")
+        len(v) >= 5 for n, v in net.got.items() if n in want.values()), 10,
+        "the hellos")
     net.take()
 
 
@@ -755,6 +757,35 @@ def test_supers(net, base):
                                 "rx_csum_partial": 1}, dst_name: dl})
     vt.wait_until(lambda: d.mbufs_in_use() == base, 10,
                   "mbufs back at %d after the super-frames" % base)
+
+
+def small_rx_buffers(net, d, base):
+    """sm negotiated GUEST_TSO4/6 and GUEST_CSUM but posts 2 KiB rx
+    buffers (DPDK's virtio PMD with LRO and no mergeable buffers, which
+    vhostd does not offer): the first super-frame fits none, and vhostd
+    then segments every super-frame for sm, that one too, leaving the
+    checksums partial (sm has GUEST_CSUM); nothing is dropped, and sm's
+    last_error says why. (MS is unknown: the super-frames flood, to sz
+    too.)"""
+    for k, (ver, n, gso, flags, opts) in enumerate(SUPERS[:1] + SUPERS[3:4]):
+        f = super_frame(ver, n, flags, opts, MS, k)
+        segs = segment(f, gso)
+        net.exchange("super-frame v%d to small rx buffers" % ver, "sa",
+                     [(tso_hdr(f, gso), f)], {"sm": [Passed(x) for x in segs]},
+                     {"sa": {"rx_packets": 1, "rx_tso": 1,
+                             "rx_csum_partial": 1},
+                      "sm": {"tx_packets": len(segs), "tx_segmented": 1,
+                             "tx_segments": len(segs)}})
+    # sz, on br4 too, has no guest: each flooded super-frame is one frame
+    # it could not take, not segmented first.
+    z = d.port("sz")
+    vt.check(z["drop_not_ready"] == 2 and z["tx_segmented"] == 0 and
+             z["tx_packets"] == 0, "sz (no guest): %r" % z)
+    vt.wait_until(lambda: "too small for a super-frame" in (
+        d.ctl("port/show", "sm")["last_error"] or {}).get("message", ""),
+        10, "sm's last_error on its small rx buffers")
+    vt.wait_until(lambda: d.mbufs_in_use() == base, 10,
+                  "mbufs back at %d after small rx buffers" % base)
 
 
 # ---------------------------------------------------- 2: partial csum
@@ -1325,7 +1356,9 @@ def test_offload(t):
     vh = lambda n, **kw: dict({"type": "vhost-user", "bridge": "br0",  # noqa
                                "path": t.path(n + ".sock")}, **kw)
     d = vt.Vhostd(t, {"br0": {}, "br1": {}, "br2": {}, "br3": {},
-                      "br9": {}}, {
+                      "br4": {}, "br9": {}}, {
+        "sa": vh("sa", bridge="br4"), "sm": vh("sm", bridge="br4"),
+        "sz": vh("sz", bridge="br4"),   # no guest ever
         "a": vh("a"), "b": vh("b"), "c": vh("c"), "d": vh("d"),
         "n": vh("n", offloads="no"),
         "tg": vh("tg", bridge="br1"), "tr": vh("tr", bridge="br1"),
@@ -1344,6 +1377,8 @@ def test_offload(t):
                       extra_features=bits(vu.F_GUEST_CSUM, vu.F_GUEST_TSO4),
                       rx_buf_size=BIG_RX),
         "n": vu.Guest(t.path("n.sock"), extra_features=vu.ALL_OFFLOADS),
+        "sa": vu.Guest(t.path("sa.sock"), extra_features=vu.TX_OFFLOADS),
+        "sm": vu.Guest(t.path("sm.sock"), extra_features=vu.RX_OFFLOADS),
     }
     d.wait_up(*guests, "e")
     net = Net(t, d, guests, {"e": phy})
@@ -1351,6 +1386,7 @@ def test_offload(t):
     hello(net, d)
     parts = [("port show", lambda: check_port_show(t, d, net, guests)),
              ("super-frames", lambda: test_supers(net, base)),
+             ("small rx buffers", lambda: small_rx_buffers(net, d, base)),
              ("partial checksums", lambda: test_partial(net, base)),
              ("mixed flood", lambda: test_flood(net, base)),
              ("bad headers", lambda: test_bad(net, base)),

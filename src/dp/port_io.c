@@ -225,8 +225,11 @@ static int vhost_txq(const struct vhd_port *p, uint16_t idx)
 	}
 }
 
+/* Copy PKTS[0..n) into P's guest; how many went. *SMALL: the guest has
+ * buffers posted but the first unsent frame, a super-frame, fits none of
+ * them (not counted as dropped: the caller segments it). */
 static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
-			 struct rte_mbuf **pkts, uint16_t n)
+			 struct rte_mbuf **pkts, uint16_t n, bool *small)
 {
 	struct vhd_port_stats *st = &lc->stats[p->idx];
 	int vid = __atomic_load_n(&p->vid, __ATOMIC_ACQUIRE);
@@ -247,9 +250,15 @@ static uint16_t vhost_tx(struct vhd_lcore *lc, struct vhd_port *p,
 		k = rte_vhost_enqueue_burst(vid, q * 2, pkts + sent, n - sent);
 		sent += k;
 	} while (k && sent < n && ++tries < TX_RETRIES);
+	/* A guest with GUEST_TSO but without mergeable rx buffers must post
+	 * buffers that hold a super-frame (Linux does: 64 KiB ones); DPDK's
+	 * virtio PMD with LRO posts mbuf-sized ones, and librte_vhost stops
+	 * at the first frame that fits no buffer. */
+	*small = sent < n && (pkts[sent]->ol_flags & RTE_MBUF_F_TX_TCP_SEG) &&
+		 rte_vhost_avail_entries(vid, (uint16_t)(q * 2)) > 0;
 	if (vhd_n_lcores > 1)
 		rte_spinlock_unlock(&p->txq_lock[q]);
-	if (unlikely(sent < n))
+	if (unlikely(sent < n) && !*small)
 		st->drop[VHD_DROP_TX_FULL] += n - sent;
 	/* librte_vhost copied the data: every mbuf is still ours. */
 	return sent;
@@ -283,6 +292,9 @@ static uint16_t eth_tx(struct vhd_lcore *lc, struct vhd_port *p,
 	return sent;
 }
 
+static void tx_checked(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
+		       struct rte_mbuf *const *pkts, uint16_t n);
+
 /* Send PKTS[0..n) (at most VHD_BURST, checked) on P, index PORT. */
 static void tx_send(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
 		    struct rte_mbuf **pkts, uint16_t n,
@@ -292,7 +304,9 @@ static void tx_send(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
 	uint16_t sent;
 
 	if (p->type == VHD_PORT_VHOST) {
-		sent = vhost_tx(lc, p, pkts, n);
+		bool small = false;
+
+		sent = vhost_tx(lc, p, pkts, n, &small);
 		/* What the guest got: librte_vhost copied it, the mbufs are
 		 * still ours. */
 		if (unlikely(cap != NULL) && sent)
@@ -300,6 +314,21 @@ static void tx_send(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
 					  lc->idx);
 		lc->stats[port].tx_bytes +=
 		    b && sent == n ? b->bytes : bytes_of(pkts, sent);
+		if (unlikely(small)) {
+			/* No more super-frames to this guest (until it
+			 * connects again): the rest, and all that follow,
+			 * go segmented (dp/offload.c). Once: the rest has
+			 * no super-frame left. */
+			__atomic_fetch_and(&p->tx_offl,
+					   ~(VHD_OFFL_TSO4 | VHD_OFFL_TSO6),
+					   __ATOMIC_RELAXED);
+			__atomic_store_n(&p->rx_bufs_small, true,
+					 __ATOMIC_RELAXED);
+			free_copied(lc->pool, pkts, sent, false);
+			lc->stats[port].tx_pkts += sent;
+			tx_checked(lc, p, port, pkts + sent, n - sent);
+			return;
+		}
 		free_copied(lc->pool, pkts, n, b && b->plain);
 	} else {
 		/* Before the PMD owns them, where dpdk-dumpcap's tx callback
@@ -326,6 +355,13 @@ static void tx_checked(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
 	struct rte_mbuf *out[VHD_BURST], *segs[VHD_GSO_MAX_SEGS];
 	uint16_t k = 0;
 
+	/* Nothing to segment for a guest that is not there. */
+	if (p->type == VHD_PORT_VHOST && unlikely(!vhd_port_up(p))) {
+		lc->stats[port].drop[VHD_DROP_NOT_READY] += n;
+		for (uint16_t i = 0; i < n; i++)
+			rte_pktmbuf_free(pkts[i]);
+		return;
+	}
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		uint32_t max = p->max_frame;

@@ -151,6 +151,8 @@ static int new_device(int vid)
 		rte_vhost_enable_guest_notification(vid, i, 0);
 	if (rte_vhost_get_negotiated_features(vid, &p->features) < 0)
 		p->features = 0;
+	__atomic_store_n(&p->rx_bufs_small, false, __ATOMIC_RELAXED);
+	p->rx_bufs_small_logged = false;
 	/* Before the vid: an lcore that sees the device sees these. */
 	__atomic_store_n(&p->tx_offl, vhd_offload_vhost_caps(p->features),
 			 __ATOMIC_RELEASE);
@@ -449,4 +451,22 @@ void vhd_vhost_port_stop(struct vhd_port *p)
 	if (p->conn_vid >= 0)
 		vhd_vhost_guard_detach(p->conn_vid);
 	p->conn_vid = -1;
+}
+
+void vhd_vhost_poll(void)
+{
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_ports[i];
+
+		if (p == NULL || p->type != VHD_PORT_VHOST ||
+		    p->rx_bufs_small_logged ||
+		    !__atomic_load_n(&p->rx_bufs_small, __ATOMIC_RELAXED))
+			continue;
+		p->rx_bufs_small_logged = true;
+		vhd_port_error(p, EMSGSIZE,
+			       "the guest negotiated GUEST_TSO but posts rx "
+			       "buffers too small for a super-frame (without "
+			       "VIRTIO_NET_F_MRG_RXBUF they must hold 64 KiB): "
+			       "super-frames to it are segmented");
+	}
 }
