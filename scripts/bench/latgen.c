@@ -58,6 +58,8 @@
 #include <rte_mempool.h>
 #include <rte_udp.h>
 
+#include "genutil.h"
+
 #define LG_MAGIC   0x4c47 /* "LG" */
 #define RUN_PROBE  1	  /* learning / readiness frames */
 #define NB_MBUFS   16383
@@ -172,26 +174,13 @@ struct txstat {
 	double secs;
 };
 
-static volatile sig_atomic_t quit;
 static struct rte_mempool *pool;
 static uint16_t ports[2];		   /* [0] sends, [1] receives */
 static uint8_t tmpl[2][RTE_ETHER_MAX_LEN]; /* frame sent on port 0 / 1 */
 static uint16_t frame_len = 64;
 static uint32_t seq;
-static uint64_t hz;
 static double ns_per_cyc;
 static struct meas scratch; /* frames nobody waits for */
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	quit = 1;
-}
-
-static uint64_t cyc_of(double s)
-{
-	return (uint64_t)(s * (double)hz);
-}
 
 static uint64_t ns_of(uint64_t cyc)
 {
@@ -323,25 +312,6 @@ static int port_init(uint16_t port)
 		fprintf(stderr, "latgen: port %u: setup failed: %s\n", port,
 			rte_strerror(-ret));
 	return ret;
-}
-
-static int wait_link(uint16_t port, double timeout)
-{
-	struct rte_eth_link link;
-	uint64_t end = rte_rdtsc() + cyc_of(timeout);
-
-	while (!quit) {
-		memset(&link, 0, sizeof(link));
-		if (rte_eth_link_get_nowait(port, &link) == 0 &&
-		    link.link_status == RTE_ETH_LINK_UP)
-			return 0;
-		if (rte_rdtsc() > end)
-			break;
-		rte_delay_ms(100);
-	}
-	fprintf(stderr, "latgen: port %u: link not up within %.0f s\n", port,
-		timeout);
-	return -1;
 }
 
 /*
@@ -632,7 +602,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	for (i = 0; i < 2; i++)
-		if (wait_link(ports[i], link_timeout) != 0) {
+		if (wait_link("latgen", ports[i], link_timeout) != 0) {
 			rc = 1;
 			goto out;
 		}

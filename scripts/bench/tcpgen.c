@@ -94,6 +94,8 @@
 #include <rte_mempool.h>
 #include <rte_tcp.h>
 
+#include "genutil.h"
+
 #define TG_MAGIC     0x315047504354ULL /* "TCPGP1" */
 #define TG_SHM_SIZE  8192
 #define TG_NAMES_OFF 2048
@@ -169,30 +171,17 @@ static const char *const tg_names[TG_NF] = {TG_FIELDS(TG_NAME)};
 
 enum { ST_START, ST_LINKS, ST_READY, ST_ERROR, ST_EXITED };
 
-static volatile sig_atomic_t quit;
 static volatile uint64_t *v; /* the shared counters */
 static struct rte_mempool *big, *small;
 static uint16_t port[2]; /* [0] sends data, [1] receives it */
 static bool tso, check;
 static uint16_t mss = 1448, segs = 44;
 static uint32_t ack_bytes = 65536;
-static uint64_t hz;
 static uint32_t seq = 1;
 static uint16_t ip_id;
 static uint8_t data_hdr[HDRS];	  /* port 0 -> port 1, no lengths/checksums */
 static uint8_t ack_frame[HDRS];	  /* port 1 -> port 0, complete */
 static uint8_t probe_frame[HDRS]; /* port 0 -> port 1, no payload, complete */
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	quit = 1;
-}
-
-static uint64_t cyc_of(double s)
-{
-	return (uint64_t)(s * (double)hz);
-}
 
 static const uint8_t mac[2][RTE_ETHER_ADDR_LEN] = {{0, 0, 0, 0, 0, 1},
 						   {0, 0, 0, 0, 0, 2}};
@@ -496,25 +485,6 @@ fail:
 	fprintf(stderr, "tcpgen: port %u: setup failed: %s\n", p,
 		rte_strerror(-ret));
 	return ret;
-}
-
-static int wait_link(uint16_t p, double timeout)
-{
-	struct rte_eth_link link;
-	uint64_t end = rte_rdtsc() + cyc_of(timeout);
-
-	while (!quit) {
-		memset(&link, 0, sizeof(link));
-		if (rte_eth_link_get_nowait(p, &link) == 0 &&
-		    link.link_status == RTE_ETH_LINK_UP)
-			return 0;
-		if (rte_rdtsc() > end)
-			break;
-		rte_delay_ms(100);
-	}
-	fprintf(stderr, "tcpgen: port %u: link not up within %.0f s\n", p,
-		timeout);
-	return -1;
 }
 
 /* free everything port side s has received; how many were from the other
@@ -879,7 +849,7 @@ int main(int argc, char **argv)
 		started = i + 1;
 	}
 	for (i = 0; i < 2; i++)
-		if (wait_link(port[i], link_timeout) != 0) {
+		if (wait_link("tcpgen", port[i], link_timeout) != 0) {
 			rc = 1;
 			goto out;
 		}
