@@ -525,7 +525,7 @@ static void test_runtime(void)
 	}
 }
 
-/* rxq-affinity, auto-rebalance, iommu-support: accepted, kept, and
+/* rxq-affinity, auto-rebalance, iommu-support, offloads: accepted, kept, and
  * every bad value refused with its line. */
 static void test_sched_keys(void)
 {
@@ -583,6 +583,15 @@ static void test_sched_keys(void)
 		"bridge = b\niommu-support = maybe\n",
 		"iommu maybe",
 		":6:", "iommu-support: 'maybe' is not yes or no");
+	/* offloads: on unless a port says no, for either type */
+	EXPECT(load("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		    "bridge = b\n[port e]\ntype = ethdev\n"
+		    "devargs = net_null0\nbridge = b\noffloads = no\n") == 0,
+	       "%s", err);
+	EXPECT(conf.ports[0].offloads && !conf.ports[1].offloads, "offloads");
+	refused("[bridge b]\n[port p]\ntype = vhost-user\npath = /x\n"
+		"bridge = b\noffloads = maybe\n",
+		"offloads maybe", ":6:", "offloads: 'maybe' is not yes or no");
 }
 
 /* A file with VHD_MAX_PORTS ports, each with a few keys, loads; one more
