@@ -43,7 +43,8 @@
  * Nor UFO (no librte_gso for it here on the way to a port without it) and
  * ECN (a flag on TSO that vhostd would have to carry to every port).
  * A guest with GUEST_TSO but no MRG_RXBUF posts 64 KiB buffers (Linux:
- * "big packets"), so it still takes whole super-frames. */
+ * "big packets"), so it still takes whole super-frames (one that does
+ * not gets them segmented: dp/port_io.c, vhost_tx). */
 #define VHD_VHOST_DISABLED_FEATURES                                            \
 	((1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |   \
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
@@ -160,7 +161,7 @@ static int new_device(int vid)
 	if (rte_vhost_get_negotiated_features(vid, &p->features) < 0)
 		p->features = 0;
 	__atomic_store_n(&p->rx_bufs_small, false, __ATOMIC_RELAXED);
-	p->rx_bufs_small_logged = false;
+	__atomic_store_n(&p->rx_bufs_small_logged, false, __ATOMIC_RELAXED);
 	/* Before the vid: an lcore that sees the device sees these. */
 	__atomic_store_n(&p->tx_offl, vhd_offload_vhost_caps(p->features),
 			 __ATOMIC_RELEASE);
@@ -467,10 +468,12 @@ void vhd_vhost_poll(void)
 		struct vhd_port *p = vhd_ports[i];
 
 		if (p == NULL || p->type != VHD_PORT_VHOST ||
-		    p->rx_bufs_small_logged ||
+		    __atomic_load_n(&p->rx_bufs_small_logged,
+				    __ATOMIC_RELAXED) ||
 		    !__atomic_load_n(&p->rx_bufs_small, __ATOMIC_RELAXED))
 			continue;
-		p->rx_bufs_small_logged = true;
+		__atomic_store_n(&p->rx_bufs_small_logged, true,
+				 __ATOMIC_RELAXED);
 		vhd_port_error(p, EMSGSIZE,
 			       "the guest negotiated GUEST_TSO but posts rx "
 			       "buffers too small for a super-frame (without "
