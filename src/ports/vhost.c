@@ -474,10 +474,11 @@ void vhd_vhost_poll(void)
 			continue;
 		__atomic_store_n(&p->rx_bufs_small_logged, true,
 				 __ATOMIC_RELAXED);
-		vhd_port_error(p, EMSGSIZE,
-			       "the guest negotiated GUEST_TSO but posts rx "
-			       "buffers too small for a super-frame (without "
-			       "VIRTIO_NET_F_MRG_RXBUF they must hold 64 KiB): "
-			       "super-frames to it are segmented");
+		/* Short: last_error holds 159 characters. */
+		vhd_port_error(
+		    p, EMSGSIZE,
+		    "rx buffers too small for a super-frame "
+		    "(GUEST_TSO without MRG_RXBUF needs 64 KiB ones): "
+		    "super-frames to it are segmented");
 	}
 }
