@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <numa.h>
+#include <systemd/sd-daemon.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -376,8 +377,14 @@ int main(int argc, char **argv)
 		       VHD_VERSION, conf.n_ports, conf.n_bridges, vhd_n_lcores,
 		       conf.control);
 		fflush(stdout);
+		/* Type=notify: systemd starts what depends on vhostd only now,
+		 * with every socket of the config open. A no-op outside
+		 * systemd (no NOTIFY_SOCKET). */
+		sd_notifyf(0, "READY=1\nSTATUS=%u port(s), %u bridge(s)",
+			   conf.n_ports, conf.n_bridges);
 		rc = EXIT_SUCCESS;
 		control_loop();
+		sd_notify(0, "STOPPING=1");
 		VHD_LOG(INFO, main, "shutting down");
 	}
 out:
