@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A vhost-user port added and deleted over the control socket, again and
 again: 1000 times without a guest (vhostd the server, and the client: with
-nobody listening, and connected to a listener of the test's), then 25 times (GUEST_CYCLES)
+nobody listening, and connected to a listener of the test's), then 12 times (GUEST_CYCLES)
 with a testpmd guest that attaches, passes a frame each way, and sees the
 disconnect when its port is deleted. Afterwards nothing has grown: vhostd's
 open fds and threads are exactly as before, its hugepage heap holds exactly
@@ -26,7 +26,7 @@ from vhdtest import (VHOSTD, Failure, Guest, Vhostd, check, fd_targets,  # noqa:
 P = "02:00:00:00:00:01"
 LCORES = os.environ.get("VHD_LCORES", "1")
 CYCLES = 1000
-GUEST_CYCLES = int(os.environ.get("GUEST_CYCLES", "25"))  # about 2.5 s each
+GUEST_CYCLES = int(os.environ.get("GUEST_CYCLES", "12"))  # about 2.5 s each
 # RSS may grow a little without a leak: malloc keeps freed memory in its
 # arenas and a page touched once stays resident; after the warm-up round
 # the same work needs no new memory. 1 MiB is ~1 KiB per cycle of the
