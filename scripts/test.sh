@@ -4,8 +4,9 @@
 # suite in both builds, and end with one line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-# What only the tests need: the package build and its check, libvirt.
-VHD_EXTRA_PKGS="debhelper dpkg-dev lintian libvirt-daemon-system libvirt-clients bash-completion ${VHD_EXTRA_PKGS:-}" \
+# What only the tests need: the package build and its check, libvirt,
+# Prometheus (promtool and a server that scrapes vhostctl metrics).
+VHD_EXTRA_PKGS="debhelper dpkg-dev lintian libvirt-daemon-system libvirt-clients bash-completion prometheus ${VHD_EXTRA_PKGS:-}" \
 	sh scripts/install-deps.sh || exit 1
 sh scripts/hugepages.sh 1024 || exit 1
 

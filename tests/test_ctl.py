@@ -42,7 +42,7 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
             "bridge/show", "port/add", "port/del", "port/list", "port/show",
             "fdb/show", "fdb/add", "fdb/del", "fdb/flush", "stats",
             "stats/clear", "lcores", "rxq/rebalance", "capture", "config/show",
-            "config/save"]
+            "config/save", "info"]
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
@@ -616,6 +616,7 @@ def errors_protocol(d):
              "stats": (["a", "b"],),
              "stats/clear": (["a", "b"],),
              "lcores": (["a"],),
+             "info": (["a"],),
              "rxq/rebalance": (["a"],),
              "capture": ([], ["a"], ["a"] * 6),
              "config/show": (["a"],),

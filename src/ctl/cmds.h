@@ -25,6 +25,9 @@ json_t *vhd_port_stats_json(const struct vhd_port_stats *s);
 vhd_ctl_fn vhd_cmd_stats, vhd_cmd_stats_clear, vhd_cmd_lcores,
     vhd_cmd_rxq_rebalance;
 
+/* cmd_info.c: version, uptime, sizes, mbufs in use. */
+vhd_ctl_fn vhd_cmd_info;
+
 /* cmd_capture.c */
 vhd_ctl_fn vhd_cmd_capture;
 

@@ -44,6 +44,8 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
     {"lcores", "", 0, 0, vhd_cmd_lcores,
      "datapath lcores: busy share, packets/s, and each rx queue polled with "
      "its share of the lcore and packets/s (the last 5 s)"},
+    {"info", "", 0, 0, vhd_cmd_info,
+     "version, uptime, ports, bridges, lcores and mbufs in use"},
     {"rxq/rebalance", "", 0, 0, vhd_cmd_rxq_rebalance,
      "place every rx queue on the lcores again by its measured load"},
     {"capture", "PORT FILE [count=N] [duration=S] [dir=rx|tx|both]", 2, 5,

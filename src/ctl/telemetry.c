@@ -8,6 +8,9 @@
  *   /vhostd/ports           port names
  *   /vhostd/port,NAME       one port's state and counters (summed over
  *                           the lcores at read time)
+ *   /vhostd/port_stats[,N]  page N (default 0) of every port's counters
+ *                           and state, keyed by name: what Telegraf's
+ *                           inputs.dpdk reads (additional_commands)
  *   /vhostd/bridges         bridge names
  *   /vhostd/bridge,NAME     one bridge's mode, ports and FDB counters
  *   /vhostd/fdb,NAME        learned entries: "MAC PORT AGE VLAN"
@@ -15,8 +18,22 @@
  * written by one lcore; a read may be one burst old), and holds
  * vhd_tables_lock while it looks at a port or bridge, which the control
  * thread may otherwise free.
+ *
+ * /vhostd/port_stats is paged because DPDK 22.11 telemetry writes a reply
+ * into a 16 KiB buffer (MAX_OUTPUT_LEN in lib/telemetry/telemetry.c; the
+ * socket's hello message says max_output_len) and silently leaves out
+ * every dict entry that does not fit: a page holds as many ports as fit
+ * when every name is as long as it may be and every counter has 20
+ * digits, so a page is never cut. Dict names may only hold [A-Za-z0-9_/]
+ * there, so a port name with '.' or '-' is keyed with '_' instead (and
+ * the entry carries the real "name").
  */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -27,6 +44,11 @@
 #include "vhd.h"
 #include "vhd_offload.h"
 #include "vhd_fdb.h"
+
+/* DPDK 22.11's telemetry output buffer (see above). */
+#define TEL_OUTPUT_LEN 16384
+/* Room for the reply's prefix ({"/vhostd/port_stats":) and closing. */
+#define TEL_OUTPUT_SLACK 64
 
 static struct vhd_port *find_port(const char *name)
 {
@@ -48,6 +70,152 @@ static struct vhd_bridge *find_bridge(const char *name)
 			return b;
 	}
 	return NULL;
+}
+
+/* /vhostd/port_stats: a port's entry goes into a dict or, with no dict,
+ * is only measured as the longest JSON it can take. */
+struct tel_sink {
+	struct rte_tel_data *d; /* NULL: measure */
+	size_t len;		/* the longest JSON of what went in */
+};
+
+static void sink_u64(struct tel_sink *s, const char *name, uint64_t v)
+{
+	if (s->d)
+		rte_tel_data_add_dict_u64(s->d, name, v);
+	s->len += strlen(name) + 4 + 20; /* ,"name":v */
+}
+
+static void sink_str(struct tel_sink *s, const char *name, const char *v)
+{
+	if (s->d)
+		rte_tel_data_add_dict_string(s->d, name, v);
+	/* ,"name":"v": a port or bridge name at most, no escapes needed */
+	s->len += strlen(name) + 6 + VHD_NAME_MAX - 1;
+}
+
+/* NAME as a telemetry dict name: every character outside [A-Za-z0-9_] as
+ * '_'. True if that changed it. */
+static bool tel_key(const char *name, char key[VHD_NAME_MAX])
+{
+	bool changed = false;
+	size_t i;
+
+	for (i = 0; name[i] && i < VHD_NAME_MAX - 1; i++) {
+		bool ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+
+		key[i] = ok ? name[i] : '_';
+		changed |= !ok;
+	}
+	key[i] = '\0';
+	return changed;
+}
+
+/* Port P's entry; P NULL: every field any port can have. */
+static void port_stats_entry(const struct vhd_port *p, struct tel_sink *s,
+			     bool renamed)
+{
+	const struct vhd_bridge *b = p ? vhd_bridge_get(p->bridge) : NULL;
+	struct vhd_port_stats st = {0};
+	struct rte_eth_stats es = {0};
+	bool eth = p == NULL;
+
+	if (p) {
+		vhd_port_stats_sum(p->idx, &st);
+		eth = p->type == VHD_PORT_ETH &&
+		      rte_eth_stats_get(p->eth_id, &es) == 0;
+	}
+	if (renamed)
+		sink_str(s, "name", p ? p->name : "");
+	sink_str(s, "bridge", b ? b->name : "");
+	sink_str(s, "type",
+		 p && p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
+	/* Numeric, so that Telegraf makes it a field a graph can use. */
+	sink_u64(s, "up", p && vhd_port_up(p) ? 1 : 0);
+	sink_u64(s, "rx_packets", st.rx_pkts);
+	sink_u64(s, "rx_bytes", st.rx_bytes);
+	sink_u64(s, "tx_packets", st.tx_pkts);
+	sink_u64(s, "tx_bytes", st.tx_bytes);
+	for (int i = 0; i < VHD_DROP_MAX; i++)
+		sink_u64(s, vhd_drop_names[i], st.drop[i]);
+	sink_u64(s, "tx_lock_contended", st.tx_lock_contended);
+	sink_u64(s, "rx_tso", st.rx_tso);
+	sink_u64(s, "rx_csum_partial", st.rx_csum_partial);
+	sink_u64(s, "tx_segmented", st.tx_segmented);
+	sink_u64(s, "tx_segments", st.tx_segments);
+	sink_u64(s, "tx_sw_csum", st.tx_sw_csum);
+	if (eth) {
+		sink_u64(s, "eth_oerrors", es.oerrors);
+		sink_u64(s, "eth_ierrors", es.ierrors);
+		sink_u64(s, "eth_imissed", es.imissed);
+		sink_u64(s, "eth_rx_nombuf", es.rx_nombuf);
+	}
+}
+
+/* Ports in one page of /vhostd/port_stats: as many worst-case entries
+ * (,"KEY":{...}) as fit in the output buffer. */
+static unsigned int port_stats_per_page;
+
+static unsigned int port_stats_page_size(void)
+{
+	struct tel_sink s = {0};
+	size_t entry;
+
+	port_stats_entry(NULL, &s, true);
+	/* ,"KEY":{ ... }: the first field's comma is the '{' */
+	entry = s.len + (VHD_NAME_MAX - 1) + 5;
+	return (unsigned int)RTE_MIN((TEL_OUTPUT_LEN - TEL_OUTPUT_SLACK) /
+					 entry,
+				     (size_t)RTE_TEL_MAX_DICT_ENTRIES);
+}
+
+static int cmd_port_stats_locked(const char *cmd, const char *params,
+				 struct rte_tel_data *d)
+{
+	unsigned int per = port_stats_per_page, n = 0;
+	unsigned long page = 0;
+	char *end;
+
+	RTE_SET_USED(cmd);
+	if (params && *params) {
+		errno = 0;
+		page = strtoul(params, &end, 10);
+		if (*end || errno || !isdigit((unsigned char)*params))
+			return -EINVAL;
+	}
+	rte_tel_data_start_dict(d);
+	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+		struct vhd_port *p = vhd_port_get(i);
+		struct tel_sink s = {0};
+		char key[VHD_NAME_MAX], other[VHD_NAME_MAX];
+		bool renamed;
+
+		if (p == NULL || n++ / per != page)
+			continue;
+		renamed = tel_key(p->name, key);
+		/* A key another port has too: a port keyed by its own name
+		 * keeps it, else the first port; this one gets its index. */
+		for (uint16_t j = 0; renamed && j < VHD_MAX_PORTS; j++) {
+			struct vhd_port *q = vhd_port_get(j);
+			size_t at;
+
+			if (q == NULL || j == i ||
+			    (tel_key(q->name, other) && j > i) ||
+			    strcmp(other, key) != 0)
+				continue;
+			at = RTE_MIN(strlen(key), (size_t)VHD_NAME_MAX - 7);
+			snprintf(key + at, VHD_NAME_MAX - at, "_%u", i);
+			break;
+		}
+		s.d = rte_tel_data_alloc();
+		if (s.d == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(s.d);
+		port_stats_entry(p, &s, renamed);
+		if (rte_tel_data_add_dict_container(d, key, s.d, 0) != 0)
+			rte_tel_data_free(s.d);
+	}
+	return 0;
 }
 
 static int cmd_info_locked(const char *cmd, const char *params,
@@ -73,6 +241,16 @@ static int cmd_info_locked(const char *cmd, const char *params,
 	rte_tel_data_add_dict_u64(d, "busy_cycles", busy_cyc);
 	rte_tel_data_add_dict_u64(d, "idle_cycles", idle_cyc);
 	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
+	{
+		unsigned int n = 0, per = port_stats_per_page;
+
+		for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
+			n += vhd_port_get(i) != NULL;
+		rte_tel_data_add_dict_u64(d, "ports", n);
+		rte_tel_data_add_dict_u64(d, "port_stats_page_size", per);
+		rte_tel_data_add_dict_u64(d, "port_stats_pages",
+					  n ? (n + per - 1) / per : 1);
+	}
 	/* Summed over the pools (one per NUMA node in use); then by node. */
 	vhd_pools_count(&size, &used);
 	rte_tel_data_add_dict_u64(d, "mbufs", size);
@@ -296,26 +474,37 @@ static int cmd_fdb_locked(const char *cmd, const char *params,
 LOCKED(cmd_info)
 LOCKED(cmd_ports)
 LOCKED(cmd_port)
+LOCKED(cmd_port_stats)
 LOCKED(cmd_bridges)
 LOCKED(cmd_bridge)
 LOCKED(cmd_fdb)
 
 int vhd_telemetry_init(void)
 {
-	return rte_telemetry_register_cmd("/vhostd/info", cmd_info,
-					  "vhostd version, lcores, mbufs in "
-					  "use. No parameters") ||
-	       rte_telemetry_register_cmd("/vhostd/ports", cmd_ports,
-					  "Port names. No parameters") ||
-	       rte_telemetry_register_cmd("/vhostd/port", cmd_port,
-					  "A port's state and counters. "
-					  "Parameter: port name") ||
-	       rte_telemetry_register_cmd("/vhostd/bridges", cmd_bridges,
-					  "Bridge names. No parameters") ||
-	       rte_telemetry_register_cmd("/vhostd/bridge", cmd_bridge,
-					  "A bridge's state and counters. "
-					  "Parameter: bridge name") ||
-	       rte_telemetry_register_cmd("/vhostd/fdb", cmd_fdb,
-					  "Learned MACs: 'MAC PORT AGE'. "
-					  "Parameter: bridge name");
+	port_stats_per_page = port_stats_page_size();
+	/* A help text must stay under RTE_TEL_MAX_STRING_LEN (128). */
+	if (rte_telemetry_register_cmd("/vhostd/info", cmd_info,
+				       "vhostd version, lcores, mbufs in use, "
+				       "port_stats pages. No parameters") ||
+	    rte_telemetry_register_cmd("/vhostd/ports", cmd_ports,
+				       "Port names. No parameters") ||
+	    rte_telemetry_register_cmd("/vhostd/port", cmd_port,
+				       "A port's state and counters. "
+				       "Parameter: port name") ||
+	    rte_telemetry_register_cmd("/vhostd/port_stats", cmd_port_stats,
+				       "Every port's counters and state by "
+				       "name, a page at a time. Parameter: "
+				       "page (default 0; see /vhostd/info)") ||
+	    rte_telemetry_register_cmd("/vhostd/bridges", cmd_bridges,
+				       "Bridge names. No parameters") ||
+	    rte_telemetry_register_cmd("/vhostd/bridge", cmd_bridge,
+				       "A bridge's state and counters. "
+				       "Parameter: bridge name") ||
+	    rte_telemetry_register_cmd("/vhostd/fdb", cmd_fdb,
+				       "Learned MACs: 'MAC PORT AGE'. "
+				       "Parameter: bridge name")) {
+		VHD_LOG(ERR, main, "cannot register the telemetry commands");
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -25,6 +25,8 @@
 
 #include <jansson.h>
 
+#include "metrics.h"
+
 #ifndef VHD_VERSION
 #define VHD_VERSION "unknown"
 #endif
@@ -85,6 +87,10 @@ static const char usage_text[] =
     "  config save [FILE]                  write it to FILE\n"
     "  top [PORT] [count=N]                rates per port, every second,\n"
     "                                      until Ctrl-C\n"
+    "  info                                version, uptime, mbufs in use\n"
+    "  metrics [--listen ADDR:PORT]        counters in Prometheus' text\n"
+    "                                      format; --listen serves them at\n"
+    "                                      http://ADDR:PORT/metrics\n"
     "  help                                this text\n"
     "\n"
     "Words name the command: \"port add\" is the method \"port/add\". "
@@ -817,6 +823,10 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
+	/* Its own client: it must outlive a vhostd that goes away. */
+	if (strcmp(argv[0], "metrics") == 0)
+		return vhostctl_metrics(sock_path, argc - 1, argv + 1,
+					(int)(timeout * 1000));
 
 	method = argv[0];
 	if (argc >= 2 && snprintf(two, sizeof(two), "%s/%s", argv[0], argv[1]) <
