@@ -8,6 +8,17 @@
 
 #include <stddef.h>
 
+/* The longest path a unix socket address holds: sun_path less its NUL. */
+#define VHD_SOCKPATH_MAX 107
+
+/*
+ * PATH as a unix socket's address, without touching the file system:
+ * absolute and at most VHD_SOCKPATH_MAX bytes. Returns 0, or -EINVAL /
+ * -ENAMETOOLONG with "WHAT PATH: what is wrong" in ERR.
+ */
+int vhd_sockpath_check(const char *path, const char *what, char *err,
+		       size_t errlen);
+
 /*
  * Make PATH usable for bind(): no longer than sun_path allows (the kernel
  * and librte_vhost would cut it silently), in a directory that exists and

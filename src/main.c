@@ -35,6 +35,7 @@
 #include "ctl/cmds.h"
 #include "vhd.h"
 #include "vhd_capture.h"
+#include "vhd_check.h"
 #include "vhd_ctl.h"
 
 RTE_LOG_REGISTER(vhd_logtype_main, vhostd.main, INFO);
@@ -55,12 +56,19 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"Usage: %s --config FILE [--check] [-- EAL ARGS...]\n"
+		"       %s --check-system [--config FILE]\n"
 		"A vhost-user switch: QEMU guests and DPDK ports on L2 "
 		"bridges.\n\n"
 		"  -c, --config FILE  configuration (INI); see "
 		"config/vhostd.conf\n"
 		"      --check        parse the configuration, print it, and "
 		"exit\n"
+		"      --check-system check this host for the configuration "
+		"(default\n"
+		"                     " VHD_CHECK_DEFAULT_CONFIG
+		" if it exists): hugepages,\n"
+		"                     socket directories, PCI devices, CPUs; "
+		"exit 1 on a FAIL\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print the version\n"
 		"  -- EAL ARGS        extra DPDK EAL arguments, after those "
@@ -68,7 +76,7 @@ static void usage(FILE *f, const char *prog)
 		"                     the config (a later one overrides)\n\n"
 		"Runs in the foreground until SIGINT or SIGTERM. Control: "
 		"vhostctl (docs/CONTROL.md).\n",
-		prog);
+		prog, prog);
 }
 
 static void on_signal(int sig)
@@ -243,6 +251,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check", no_argument, NULL, 'k'},
+	    {"check-system", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -253,6 +262,7 @@ int main(int argc, char **argv)
 	char abs_file[PATH_MAX];
 	const char *file = NULL;
 	bool check = false, eal_up = false, ctl_up = false, launched = false;
+	bool check_system = false;
 	char err[1024];
 	unsigned int lcore_id;
 	int opt, rc = EXIT_FAILURE;
@@ -266,6 +276,9 @@ int main(int argc, char **argv)
 		case 'k':
 			check = true;
 			break;
+		case 's':
+			check_system = true;
+			break;
 		case 'h':
 			usage(stdout, argv[0]);
 			return EXIT_SUCCESS;
@@ -277,6 +290,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* Before anything takes memory: the host as vhostd would find it. */
+	if (check_system)
+		return vhd_check_system(file, stdout);
 	if (file == NULL) {
 		fprintf(stderr, "vhostd: --config FILE is required\n");
 		usage(stderr, argv[0]);

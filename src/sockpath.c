@@ -15,6 +15,10 @@
 
 #include "vhd_sockpath.h"
 
+_Static_assert(VHD_SOCKPATH_MAX ==
+		   sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
+	       "VHD_SOCKPATH_MAX is sun_path less its NUL");
+
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -55,6 +59,21 @@ static int check_dir(const char *path, const char *what, const char *mk,
 	return 0;
 }
 
+int vhd_sockpath_check(const char *path, const char *what, char *err,
+		       size_t errlen)
+{
+	size_t len = strlen(path);
+
+	if (path[0] != '/')
+		return fail(err, errlen, -EINVAL,
+			    "%s %s: must be an absolute path", what, path);
+	if (len > VHD_SOCKPATH_MAX)
+		return fail(err, errlen, -ENAMETOOLONG,
+			    "%s %s: path too long (%zu bytes, at most %d)",
+			    what, path, len, VHD_SOCKPATH_MAX);
+	return 0;
+}
+
 int vhd_sockpath_prepare(const char *path, const char *what, const char *mk,
 			 char *err, size_t errlen)
 {
@@ -63,13 +82,9 @@ int vhd_sockpath_prepare(const char *path, const char *what, const char *mk,
 	struct stat st;
 	int fd, rc;
 
-	if (path[0] != '/')
-		return fail(err, errlen, -EINVAL,
-			    "%s %s: must be an absolute path", what, path);
-	if (len >= sizeof(sa.sun_path))
-		return fail(err, errlen, -ENAMETOOLONG,
-			    "%s %s: path too long (%zu bytes, at most %zu)",
-			    what, path, len, sizeof(sa.sun_path) - 1);
+	rc = vhd_sockpath_check(path, what, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = check_dir(path, what, mk, err, errlen);
 	if (rc < 0)
 		return rc;
