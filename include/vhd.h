@@ -70,9 +70,9 @@
 
 extern int vhd_logtype_main, vhd_logtype_port, vhd_logtype_bridge,
     vhd_logtype_ctl;
-#define VHD_LOG(level, type, fmt, ...)                                    \
-	rte_log(RTE_LOG_##level, vhd_logtype_##type, "vhostd: " fmt "\n", \
-		##__VA_ARGS__)
+/* The line's sink (log.c) adds its level and logtype. */
+#define VHD_LOG(level, type, fmt, ...) \
+	rte_log(RTE_LOG_##level, vhd_logtype_##type, fmt "\n", ##__VA_ARGS__)
 
 /* Drop reasons. Keep the names (dp/port_io.c) in the same order. */
 enum vhd_drop {

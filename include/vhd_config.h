@@ -190,7 +190,8 @@ struct vhd_config {
 	uint32_t mbufs;	     /* 0: computed from the ports */
 	char file_prefix[64];
 	char huge_dir[PATH_MAX];
-	char log_level[32];
+	/* EAL --log-level settings, space-separated, applied in order. */
+	char log_level[256];
 	char control[PATH_MAX];		   /* control socket */
 	char control_group[VHD_GROUP_MAX]; /* its group ("": the process's) */
 	/* Defaults of the vhost server sockets' group ("": vhostd's) and

@@ -37,6 +37,7 @@
 #include "vhd_capture.h"
 #include "vhd_check.h"
 #include "vhd_ctl.h"
+#include "vhd_log.h"
 
 RTE_LOG_REGISTER(vhd_logtype_main, vhostd.main, INFO);
 RTE_LOG_REGISTER(vhd_logtype_port, vhostd.port, INFO);
@@ -133,8 +134,13 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 	/* librte_vhost logs every vhost-user message at INFO: a guest could
 	 * flood the log. Errors still show; a user level overrides. */
 	rc |= add_arg(a, "--log-level=lib.vhost.config:notice");
-	if (c->log_level[0])
-		rc |= add_arg(a, "--log-level=%s", c->log_level);
+	/* The config's settings in order: a later one overrides. */
+	char levels[sizeof(c->log_level)], *save = NULL;
+
+	snprintf(levels, sizeof(levels), "%s", c->log_level);
+	for (char *w = strtok_r(levels, " \t", &save); w;
+	     w = strtok_r(NULL, " \t", &save))
+		rc |= add_arg(a, "--log-level=%s", w);
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		const struct vhd_port_conf *pc = &c->ports[i];
 		char name[VHD_DEVARGS_MAX];
@@ -161,6 +167,23 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 		rc |= add_arg(a, "%s", extra[i]);
 	a->v[a->n] = NULL;
 	return rc ? -1 : 0;
+}
+
+/* EAL would only say "invalid log priority": say which setting. */
+static int check_log_level(const struct vhd_config *c, char *err, size_t errlen)
+{
+	char levels[sizeof(c->log_level)], *save = NULL, why[256];
+	struct vhd_log_spec spec;
+
+	snprintf(levels, sizeof(levels), "%s", c->log_level);
+	for (char *w = strtok_r(levels, " \t", &save); w;
+	     w = strtok_r(NULL, " \t", &save))
+		if (vhd_log_spec_parse(w, &spec, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: [vhostd] log-level: %s",
+				 c->file, why);
+			return -1;
+		}
+	return 0;
 }
 
 /* --check: a summary, then every key as it applies (defaults filled in),
@@ -298,7 +321,8 @@ int main(int argc, char **argv)
 		usage(stderr, argv[0]);
 		return 2;
 	}
-	if (vhd_config_load(file, &conf, err, sizeof(err)) < 0) {
+	if (vhd_config_load(file, &conf, err, sizeof(err)) < 0 ||
+	    check_log_level(&conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vhostd: config error: %s\n", err);
 		return EXIT_FAILURE;
 	}
@@ -324,6 +348,10 @@ int main(int argc, char **argv)
 	char *eal_v[MAX_EAL_ARGS];
 
 	memcpy(eal_v, eal.v, sizeof(eal_v));
+	/* From EAL's first line on: the journal under systemd, else stderr. */
+	if (vhd_log_open() < 0)
+		fprintf(stderr, "vhostd: cannot set up logging: DPDK's "
+				"default (stderr and syslog) instead\n");
 	if (rte_eal_init(eal.n, eal_v) < 0) {
 		fprintf(stderr,
 			"vhostd: DPDK EAL initialisation failed: %s\n"
@@ -419,6 +447,7 @@ out:
 	if (eal_up)
 		rte_eal_cleanup();
 out_args:
+	vhd_log_close();
 	for (int i = 0; i < eal.n; i++)
 		free(eal.v[i]);
 	return rc;

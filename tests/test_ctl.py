@@ -42,7 +42,7 @@ COMMANDS = ["list-commands", "bridge/add", "bridge/del", "bridge/list",
             "bridge/show", "port/add", "port/del", "port/list", "port/show",
             "fdb/show", "fdb/add", "fdb/del", "fdb/flush", "stats",
             "stats/clear", "lcores", "rxq/rebalance", "capture", "config/show",
-            "config/save", "info"]
+            "config/save", "info", "log/list", "log/set"]
 STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
@@ -621,7 +621,9 @@ def errors_protocol(d):
              "capture": ([], ["a"], ["a"] * 6),
              "config/show": (["a"],),
              "config/save": (["a", "b"],),
-             "list-commands": (["a"],)}
+             "list-commands": (["a"],),
+             "log/list": (["a", "b"],),
+             "log/set": ([], ["a", "b", "c"])}
     check(sorted(usage) == sorted(COMMANDS), "usage table")
     for m, cases in usage.items():
         for params in cases:

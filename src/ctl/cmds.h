@@ -31,4 +31,7 @@ vhd_ctl_fn vhd_cmd_info;
 /* cmd_capture.c */
 vhd_ctl_fn vhd_cmd_capture;
 
+/* cmd_log.c: log levels at run time. */
+vhd_ctl_fn vhd_cmd_log_list, vhd_cmd_log_set;
+
 #endif

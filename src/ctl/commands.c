@@ -54,6 +54,12 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
      "the running bridges and ports as a config file"},
     {"config/save", "[FILE]", 0, 1, vhd_cmd_config_save,
      "write config show to FILE (default: the file vhostd started with)"},
+    {"log/list", "[PATTERN]", 0, 1, vhd_cmd_log_list,
+     "every logtype (or those matching the glob PATTERN) and its level"},
+    {"log/set", "[PATTERN] LEVEL | PATTERN:LEVEL | REGEX,LEVEL", 1, 2,
+     vhd_cmd_log_set,
+     "set the level of the logtypes matching PATTERN (default vhostd.*); "
+     "LEVEL emerg..debug or 1..8"},
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 /* clang-format on */

@@ -46,9 +46,8 @@
 
 RTE_LOG_REGISTER(vhd_logtype_ctl, vhostd.ctl, INFO);
 
-#define CTL_LOG(level, fmt, ...)                                            \
-	rte_log(RTE_LOG_##level, vhd_logtype_ctl, "vhostd: ctl: " fmt "\n", \
-		##__VA_ARGS__)
+#define CTL_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, vhd_logtype_ctl, fmt "\n", ##__VA_ARGS__)
 
 #define CTL_RUN_DIR "/run/vhostd" /* the only directory we create */
 #define CTL_BUDGET  32		  /* requests per client per vhd_ctl_run */

@@ -85,6 +85,8 @@ static const char usage_text[] =
     "                                      until done or Ctrl-C\n"
     "  config show                         the running configuration\n"
     "  config save [FILE]                  write it to FILE\n"
+    "  log list [PATTERN]                  logtypes and their levels\n"
+    "  log set [PATTERN] LEVEL             set them (default vhostd.*)\n"
     "  top [PORT] [count=N]                rates per port, every second,\n"
     "                                      until Ctrl-C\n"
     "  info                                version, uptime, mbufs in use\n"
@@ -106,11 +108,15 @@ static const char usage_text[] =
     "be reached.\n";
 
 /* Methods named by two words; any other command is its first word. */
+/* clang-format off */
 static const char *const two_words[] = {
-    "bridge/add",  "bridge/del",  "bridge/list", "bridge/show",
-    "port/add",	   "port/del",	  "port/list",	 "port/show",
-    "fdb/show",	   "fdb/add",	  "fdb/del",	 "fdb/flush",
-    "stats/clear", "config/show", "config/save", "rxq/rebalance"};
+    "bridge/add", "bridge/del", "bridge/list", "bridge/show",
+    "port/add", "port/del", "port/list", "port/show",
+    "fdb/show", "fdb/add", "fdb/del", "fdb/flush",
+    "stats/clear", "config/show", "config/save", "rxq/rebalance",
+    "log/list", "log/set",
+};
+/* clang-format on */
 
 /* Exit with a usage error if GROUP is the first word of two-word commands
  * (SUB, if given, not being one of its second words). */
