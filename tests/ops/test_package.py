@@ -260,6 +260,7 @@ comp vhostctl port add vm3 bridge=
         r.stdout, r.stderr))
     words = set(lines[0].split())
     check({"port", "bridge", "fdb", "stats", "capture", "config", "top",
+           "metrics", "log", "info",
            "list-commands"} <= words, "command words: %s" % lines[0])
     check(set(lines[1].split()) == {"add", "del", "list", "show"},
           "port subcommands: %s" % lines[1])
