@@ -12,14 +12,20 @@ the sockets' group, two testpmd guests exchange frames through it
 (counted), the journal has its lines with priorities, bash completion
 completes from it, a SIGSEGV is followed by a restart that guests use
 again, `systemctl stop` is a clean exit with its hugepage files gone.
-Last, the package is purged and the machine left as it was.
+The exporter's unit, installed but not enabled: started, it serves on
+127.0.0.1:9477 the counters `vhostctl stats` has, from a root process
+without capabilities; vhostd stopped, it stays up and says vhostd_up 0;
+a drop-in moves it; the package's prerm stops it. Last, the package is
+purged and the machine left as it was.
 
 Needs root, dpkg-buildpackage, lintian, bash-completion, hugepages.
 """
 import grp
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +41,8 @@ GROUP = "vhostd"
 CONF = "/etc/vhostd/vhostd.conf"
 UNIT = "/lib/systemd/system/vhostd.service"
 WANTS = "/etc/systemd/system/multi-user.target.wants/vhostd.service"
+METRICS_UNIT = "/lib/systemd/system/vhostd-metrics.service"
+METRICS_URL = "http://127.0.0.1:9477/metrics"
 VHOSTD = "/usr/sbin/vhostd"
 VHOSTCTL = "/usr/bin/vhostctl"
 SOCK1, SOCK2 = "/run/vhostd/vm1.sock", "/run/vhostd/vm2.sock"
@@ -45,6 +53,7 @@ MAC1, MAC2 = "02:00:00:00:0e:01", "02:00:00:00:0e:02"
 # what debhelper adds). Paths below the prefix for `meson install`.
 PKG_FILES = {
     "etc/vhostd/vhostd.conf", "lib/systemd/system/vhostd.service",
+    "lib/systemd/system/vhostd-metrics.service",
     "usr/bin/vhostctl", "usr/sbin/vhostd", "usr/lib/sysusers.d/vhostd.conf",
     "usr/share/bash-completion/completions/vhostctl",
     "usr/share/man/man5/vhostd.conf.5.gz", "usr/share/man/man8/vhostd.8.gz",
@@ -57,6 +66,7 @@ MESON_FILES = {
     "{prefix}/share/man/man5/vhostd.conf.5",
     "{prefix}/share/man/man8/vhostd.8", "{prefix}/share/man/man8/vhostctl.8",
     "lib/systemd/system/vhostd.service", "usr/lib/sysusers.d/vhostd.conf",
+    "lib/systemd/system/vhostd-metrics.service",
     "usr/share/bash-completion/completions/vhostctl",
 }
 
@@ -134,6 +144,10 @@ def meson_install_check(t):
     unit = open(os.path.join(dest, "lib/systemd/system/vhostd.service")).read()
     check("ExecStart=/%s/sbin/vhostd --config /" % prefix in unit,
           "the unit's ExecStart is not below the prefix: %s" % unit)
+    unit = open(os.path.join(
+        dest, "lib/systemd/system/vhostd-metrics.service")).read()
+    check("ExecStart=/%s/bin/vhostctl " % prefix in unit,
+          "the exporter's ExecStart is not below the prefix: %s" % unit)
 
 
 def build_package(t, step):
@@ -178,7 +192,8 @@ def install(t, deb, step):
                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         if not group_before and GROUP in [g.gr_name for g in grp.getgrall()]:
             sh(["groupdel", GROUP])
-        for p in ("/etc/vhostd", VHOSTD, VHOSTCTL, UNIT, WANTS):
+        for p in ("/etc/vhostd", VHOSTD, VHOSTCTL, UNIT, WANTS,
+                  METRICS_UNIT):
             check(not os.path.lexists(p), "%s left after purge" % p)
         step("purged")
     t.cleanups.append(purge)
@@ -191,7 +206,12 @@ def install(t, deb, step):
     conffiles = sh(["dpkg-query", "-W", "-f", "${Conffiles}", PKG])
     check(CONF in conffiles, "%s is not a conffile: %s" % (CONF, conffiles))
     check(os.path.islink(WANTS), "vhostd.service not enabled")
-    out = sh(["systemd-analyze", "verify", UNIT])
+    # The exporter: installed, but no .wants link anywhere.
+    links = [os.path.join(r, f) for r, _, fs in os.walk("/etc/systemd")
+             for f in fs if f == "vhostd-metrics.service"]
+    check(os.path.isfile(METRICS_UNIT) and not links,
+          "vhostd-metrics.service: enabled by the package: %s" % links)
+    out = sh(["systemd-analyze", "verify", UNIT, METRICS_UNIT])
     check(out.strip() == "", "systemd-analyze verify: %s" % out)
     step("systemd-analyze verify")
 
@@ -269,6 +289,167 @@ comp vhostctl port add vm3 bridge=
     check(lines[4].split() == ["bridge=br0"], "bridge=: %s" % lines[4])
 
 
+# GET URL from inside the namespace (its net namespace is the host's, but
+# that is sysns' detail): "STATUS CONTENT-TYPE" then the body. Retries
+# while nothing listens yet (Type=exec: started is not yet bound), up to
+# WAIT seconds. No proxy of the environment's.
+SCRAPE = r"""
+import sys, time, urllib.error, urllib.request
+url, wait = sys.argv[1], float(sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+end = time.monotonic() + wait
+while True:
+    try:
+        with opener.open(url, timeout=10) as r:
+            print(r.status, r.headers.get("Content-Type"))
+            sys.stdout.write(r.read().decode())
+        break
+    except urllib.error.URLError as e:
+        if (isinstance(e, urllib.error.HTTPError) or
+                not isinstance(e.reason, ConnectionRefusedError) or
+                time.monotonic() > end):
+            raise
+        time.sleep(0.05)
+"""
+
+
+def scrape(ns, url=METRICS_URL):
+    """{(name, ((label, value), ...)): value} of URL's metrics."""
+    r = ns.run(["python3", "-c", SCRAPE, url, "20"])
+    check(r.returncode == 0, "GET %s: %s%s" % (url, r.stdout, r.stderr))
+    head, _, body = r.stdout.partition("\n")
+    check(head.startswith("200 text/plain; version=0.0.4"),
+          "GET %s: %s" % (url, head))
+    out = {}
+    for ln in body.splitlines():
+        if ln.startswith("#") or not ln:
+            continue
+        m = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", ln)
+        check(m, "not a sample: %r" % ln)
+        labels = tuple(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"',
+                                  m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def port_samples(samples):
+    """{(name, port[, reason]): value} of the port counters."""
+    out = {}
+    for (name, labels), v in samples.items():
+        lb = dict(labels)
+        if name.startswith("vhostd_port_") and name.endswith("_total"):
+            reason = (lb["reason"],) if "reason" in lb else ()
+            out[(name, lb["port"]) + reason] = v
+    return out
+
+
+def free_port():
+    """Free TCP port on 127.0.0.1 (the namespace shares the host's net)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def exporter_start(ns):
+    """vhostd-metrics started: on 127.0.0.1:9477, vhostd_up 1 and the port
+    counters `vhostctl stats` has; root, no capability at all."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", 9477))
+        except OSError as e:
+            check(False, "127.0.0.1:9477 is taken on this machine (%s): "
+                  "the exporter's default address; free it first" % e)
+    r = ns.systemctl("start", "vhostd-metrics")
+    check(r.returncode == 0, "systemctl start vhostd-metrics: %s%s\n%s" % (
+        r.stdout, r.stderr, ns.journal("-u", "vhostd-metrics")))
+    samples = scrape(ns)
+    r = ns.run([VHOSTCTL, "--json", "stats"])
+    check(r.returncode == 0, "vhostctl stats: %s" % r.stderr)
+    stats = json.loads(r.stdout)
+    check(samples.get(("vhostd_up", ())) == 1, "vhostd_up: %s" % samples.get(
+        ("vhostd_up", ())))
+    # The guests are gone: the counters stand still. Every integer counter
+    # of `stats`, as its metric, the same value.
+    want = {}
+    for row in stats:
+        for k, v in row.items():
+            if not isinstance(v, int) or isinstance(v, bool):
+                continue
+            want[("vhostd_port_dropped_packets_total", row["port"], k[5:])
+                 if k.startswith("drop_") else
+                 ("vhostd_port_%s_total" % k, row["port"])] = v
+    got = port_samples(samples)
+    check({k[1] for k in want} == {"vm1", "vm2"} and
+          want[("vhostd_port_rx_packets_total", "vm2")] >= 32 and
+          want[("vhostd_port_tx_packets_total", "vm1")] >= 32,
+          "stats after the exchange: %s" % stats)
+    diff = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
+    check(not diff and set(got) == set(want),
+          "metrics vs stats (stats, metrics): %s; only in metrics: %s" % (
+              diff, sorted(set(got) - set(want))))
+    # Its process: root (it connected to root's 0660 socket, above) with
+    # no capability, no new privileges, a seccomp filter.
+    pid = int(ns.show("vhostd-metrics", "MainPID")["MainPID"])
+    r = ns.run(["cat", "/proc/%d/status" % pid])
+    st = dict(ln.split(":", 1) for ln in r.stdout.splitlines() if ":" in ln)
+    st = {k: v.split() for k, v in st.items()}
+    check(st.get("Uid", [""])[0] == "0" and
+          all(int(st.get(c, ["1"])[0], 16) == 0 for c in (
+              "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")) and
+          st.get("NoNewPrivs") == ["1"] and st.get("Seccomp") == ["2"],
+          "the exporter's process: %s" % r.stdout)
+
+
+def exporter_stop(ns):
+    """vhostd is stopped: the exporter stays up (same process) and says
+    vhostd_up 0 alone; `systemctl stop` is its clean exit; a drop-in
+    moves it to another address; the package's prerm stops it."""
+    show = ns.show("vhostd-metrics", "ActiveState", "MainPID", "NRestarts")
+    samples = scrape(ns)
+    check(samples == {("vhostd_up", ()): 0}, "vhostd stopped: %s" % samples)
+    again = ns.show("vhostd-metrics", "ActiveState", "MainPID", "NRestarts")
+    check(show == again and again["ActiveState"] == "active" and
+          again["NRestarts"] == "0", "exporter: %s, then %s" % (show, again))
+    r = ns.systemctl("stop", "vhostd-metrics")
+    check(r.returncode == 0, "systemctl stop vhostd-metrics: %s" % r.stderr)
+    show = ns.show("vhostd-metrics", "ActiveState", "Result",
+                   "ExecMainStatus")
+    check(show == {"ActiveState": "inactive", "Result": "success",
+                   "ExecMainStatus": "0"}, "after stop: %s" % show)
+    log = ns.journal("-u", "vhostd-metrics")
+    check("vhostd is down" in log and "stopped (signal 15)" in log,
+          "the exporter's journal:\n%s" % log[-3000:])
+
+    # A drop-in (as `systemctl edit` writes) beside the unit the
+    # namespace's systemd loaded.
+    port = free_port()
+    d = os.path.dirname(ns.show("vhostd-metrics",
+                                "FragmentPath")["FragmentPath"])
+    r = ns.run(["sh", "-c", 'mkdir -p "$1" && printf "%s" "$2" > "$1/l.conf"',
+                "sh", d + "/vhostd-metrics.service.d",
+                "[Service]\nEnvironment=VHOSTD_METRICS_LISTEN=127.0.0.1:%d\n"
+                % port])
+    check(r.returncode == 0, "drop-in: %s" % r.stderr)
+    for argv in (["daemon-reload"], ["start", "vhostd-metrics"]):
+        r = ns.systemctl(*argv)
+        check(r.returncode == 0, "systemctl %s: %s" % (argv, r.stderr))
+    samples = scrape(ns, "http://127.0.0.1:%d/metrics" % port)
+    check(samples == {("vhostd_up", ()): 0}, "drop-in: %s" % samples)
+
+    # The package's prerm (remove) stops it. This machine's policy-rc.d
+    # (a container's "exit 101") would refuse: in the namespace's mounts
+    # alone, one that allows.
+    prerm = "/var/lib/dpkg/info/%s.prerm" % PKG
+    r = ns.run(["sh", "-c", '[ ! -e /usr/sbin/policy-rc.d ] || '
+                'mount --bind /bin/true /usr/sbin/policy-rc.d; "$0" remove',
+                prerm])
+    check(r.returncode == 0, "prerm remove: %s%s" % (r.stdout, r.stderr))
+    show = ns.show("vhostd-metrics", "ActiveState", "Result")
+    check(show == {"ActiveState": "inactive", "Result": "success"},
+          "after prerm remove: %s" % show)
+
+
 def test_package(t):
     step = Step()
     if os.geteuid() != 0 or not all(shutil.which(p) for p in (
@@ -285,7 +466,7 @@ def test_package(t):
     deb = os.environ.get("VHD_PACKAGE_DEB") or build_package(t, step)
     install(t, deb, step)
 
-    ns = SystemdNS(t.dir, units=["vhostd.service"])
+    ns = SystemdNS(t.dir, units=["vhostd.service", "vhostd-metrics.service"])
     t.cleanups.append(ns.poweroff)
     # Guests first: they live in its PID namespace.
     t.cleanups.append(lambda: kill_all(t))
@@ -382,6 +563,9 @@ def run_service(t, ns, step):
     step("SIGSEGV, restart, guests again")
     kill_all(t)
 
+    exporter_start(ns)
+    step("vhostd-metrics: vhostctl stats' counters on :9477")
+
     # Clean stop: exit 0, hugepage files of its prefix gone.
     r = ns.systemctl("stop", "vhostd")
     check(r.returncode == 0, "systemctl stop: %s" % r.stderr)
@@ -395,6 +579,9 @@ def run_service(t, ns, step):
           "hugepage files left: %s" % huge)
     check(not os.path.exists("/core"), "a core file in /")
     step("systemctl stop")
+
+    exporter_stop(ns)
+    step("vhostd-metrics: vhostd_up 0, drop-in, stop, prerm")
 
 
 if __name__ == "__main__":
