@@ -59,7 +59,13 @@ COMMANDS = {"list-commands": (0, 0), "bridge/add": (1, 4),
             "fdb/add": (3, 3), "fdb/del": (2, 2), "fdb/flush": (0, 1),
             "stats": (0, 1), "stats/clear": (0, 1), "lcores": (0, 0),
             "capture": (2, 5), "config/show": (0, 0),
-            "config/save": (0, 1)}
+            "config/save": (0, 1), "info": (0, 0), "log/list": (0, 1),
+            "log/set": (1, 2)}
+# What vhostd reads as a level (src/log.c): log/set with any of these in
+# an argument could succeed (and change config show's log-level).
+LEVEL_RE = re.compile(r"(?i)(?:^|[\s:,])(?:[1-8]|emerg|emergency|alert|crit|"
+                      r"critical|err|error|warn|warning|notice|info|debug)"
+                      r"(?:$|[\s:,])")
 MAX_REQ = 64 * 1024
 sys.setrecursionlimit(20000)  # json's parser on 3000-deep nesting
 
@@ -143,6 +149,8 @@ class Safety:
             return a[0] not in BRIDGES or a[2] not in PORTS
         if m == "capture":
             return a[0] not in PORTS
+        if m == "log/set":
+            return not any(LEVEL_RE.search(x) for x in a)
         if m == "config/save":
             if n == 0:
                 return True  # the test's own config file, same text
@@ -364,6 +372,7 @@ GARBAGE_ARGS = ["", "br0", "g1", "g2", "nosuch", "x" * 300, "=", "a=b",
                 "02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", "zz", "count=0",
                 "dir=up", "duration=1e9", "\u00e9\u00e8", "\u2603" * 50,
                 "a\tb", "a;b", " lead", "trail ", "%s%n%s", "../../etc",
+                "vhostd.*:", "x[:9", "([,0", ",", ":", "debugx", "9",
                 "key=" + "v" * 300, "\u0001", "-1", "0", "18446744073709551616"]
 
 
