@@ -94,6 +94,23 @@ static void sink_str(struct tel_sink *s, const char *name, const char *v)
 	s->len += strlen(name) + 6 + VHD_NAME_MAX - 1;
 }
 
+/* A port's counters (/vhostd/port and /vhostd/port_stats alike). */
+static void sink_counters(struct tel_sink *s, const struct vhd_port_stats *st)
+{
+	sink_u64(s, "rx_packets", st->rx_pkts);
+	sink_u64(s, "rx_bytes", st->rx_bytes);
+	sink_u64(s, "tx_packets", st->tx_pkts);
+	sink_u64(s, "tx_bytes", st->tx_bytes);
+	for (int i = 0; i < VHD_DROP_MAX; i++)
+		sink_u64(s, vhd_drop_names[i], st->drop[i]);
+	sink_u64(s, "tx_lock_contended", st->tx_lock_contended);
+	sink_u64(s, "rx_tso", st->rx_tso);
+	sink_u64(s, "rx_csum_partial", st->rx_csum_partial);
+	sink_u64(s, "tx_segmented", st->tx_segmented);
+	sink_u64(s, "tx_segments", st->tx_segments);
+	sink_u64(s, "tx_sw_csum", st->tx_sw_csum);
+}
+
 /* NAME as a telemetry dict name: every character outside [A-Za-z0-9_] as
  * '_'. True if that changed it. */
 static bool tel_key(const char *name, char key[VHD_NAME_MAX])
@@ -132,18 +149,7 @@ static void port_stats_entry(const struct vhd_port *p, struct tel_sink *s,
 		 p && p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
 	/* Numeric, so that Telegraf makes it a field a graph can use. */
 	sink_u64(s, "up", p && vhd_port_up(p) ? 1 : 0);
-	sink_u64(s, "rx_packets", st.rx_pkts);
-	sink_u64(s, "rx_bytes", st.rx_bytes);
-	sink_u64(s, "tx_packets", st.tx_pkts);
-	sink_u64(s, "tx_bytes", st.tx_bytes);
-	for (int i = 0; i < VHD_DROP_MAX; i++)
-		sink_u64(s, vhd_drop_names[i], st.drop[i]);
-	sink_u64(s, "tx_lock_contended", st.tx_lock_contended);
-	sink_u64(s, "rx_tso", st.rx_tso);
-	sink_u64(s, "rx_csum_partial", st.rx_csum_partial);
-	sink_u64(s, "tx_segmented", st.tx_segmented);
-	sink_u64(s, "tx_segments", st.tx_segments);
-	sink_u64(s, "tx_sw_csum", st.tx_sw_csum);
+	sink_counters(s, &st);
 	if (eth) {
 		sink_u64(s, "eth_oerrors", es.oerrors);
 		sink_u64(s, "eth_ierrors", es.ierrors);
@@ -335,18 +341,7 @@ static int cmd_port_locked(const char *cmd, const char *params,
 	rte_tel_data_add_dict_u64(d, "ingress_rate_kbps", p->police_rate_kbps);
 	rte_tel_data_add_dict_u64(d, "ingress_burst_kbytes",
 				  p->police_burst_kbytes);
-	rte_tel_data_add_dict_u64(d, "rx_packets", s.rx_pkts);
-	rte_tel_data_add_dict_u64(d, "rx_bytes", s.rx_bytes);
-	rte_tel_data_add_dict_u64(d, "tx_packets", s.tx_pkts);
-	rte_tel_data_add_dict_u64(d, "tx_bytes", s.tx_bytes);
-	for (int i = 0; i < VHD_DROP_MAX; i++)
-		rte_tel_data_add_dict_u64(d, vhd_drop_names[i], s.drop[i]);
-	rte_tel_data_add_dict_u64(d, "tx_lock_contended", s.tx_lock_contended);
-	rte_tel_data_add_dict_u64(d, "rx_tso", s.rx_tso);
-	rte_tel_data_add_dict_u64(d, "rx_csum_partial", s.rx_csum_partial);
-	rte_tel_data_add_dict_u64(d, "tx_segmented", s.tx_segmented);
-	rte_tel_data_add_dict_u64(d, "tx_segments", s.tx_segments);
-	rte_tel_data_add_dict_u64(d, "tx_sw_csum", s.tx_sw_csum);
+	sink_counters(&(struct tel_sink){.d = d}, &s);
 	rte_tel_data_add_dict_u64(d, "offloads", p->offloads);
 	{
 		const char *names[VHD_OFFLOAD_NAMES_MAX];
