@@ -60,8 +60,8 @@ static void usage(FILE *f, const char *prog)
 		"       %s --check-system [--config FILE]\n"
 		"A vhost-user switch: QEMU guests and DPDK ports on L2 "
 		"bridges.\n\n"
-		"  -c, --config FILE  configuration (INI); see "
-		"config/vhostd.conf\n"
+		"  -c, --config FILE  configuration (INI): vhostd.conf(5), "
+		"/etc/vhostd/vhostd.conf\n"
 		"      --check        parse the configuration, print it, and "
 		"exit\n"
 		"      --check-system check this host for the configuration "
@@ -76,7 +76,7 @@ static void usage(FILE *f, const char *prog)
 		"built from\n"
 		"                     the config (a later one overrides)\n\n"
 		"Runs in the foreground until SIGINT or SIGTERM. Control: "
-		"vhostctl (docs/CONTROL.md).\n",
+		"vhostctl(8). As a service: systemctl start vhostd.\n",
 		prog, prog);
 }
 
