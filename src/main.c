@@ -134,6 +134,9 @@ static int eal_args(const struct vhd_config *c, const char *prog, int extra_n,
 	/* librte_vhost logs every vhost-user message at INFO: a guest could
 	 * flood the log. Errors still show; a user level overrides. */
 	rc |= add_arg(a, "--log-level=lib.vhost.config:notice");
+	/* Its one warning, at every start, is that no legacy (v1) socket is
+	 * made: vhostd has only the v2 one. */
+	rc |= add_arg(a, "--log-level=lib.telemetry:error");
 	/* The config's settings in order: a later one overrides. */
 	char levels[sizeof(c->log_level)], *save = NULL;
 

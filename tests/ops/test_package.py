@@ -59,6 +59,10 @@ PKG_FILES = {
     "usr/share/man/man5/vhostd.conf.5.gz", "usr/share/man/man8/vhostd.8.gz",
     "usr/share/man/man8/vhostctl.8.gz",
     "usr/share/doc/vhostd/changelog.gz", "usr/share/doc/vhostd/copyright",
+    # debian/docs (compressed by dh_compress)
+    "usr/share/doc/vhostd/README.md.gz",
+    "usr/share/doc/vhostd/OPERATIONS.md.gz", "usr/share/doc/vhostd/QEMU.md.gz",
+    "usr/share/doc/vhostd/CONTROL.md.gz",
 }
 MESON_FILES = {
     "{prefix}/bin/vhostctl", "{prefix}/sbin/vhostd",
