@@ -87,11 +87,21 @@ enum vhd_drop {
 	VHD_DROP_POLICED,   /* ingress: above the port's ingress rate */
 	VHD_DROP_BAD_OFFLOAD, /* ingress: an offload request refused (bad
 			       * virtio-net header: dp/offload.c) */
+	/* VXLAN (dp/vxlan.c). On an underlay: a frame for one of its
+	 * tunnels (local-ip, udp-port) that is malformed, without the I
+	 * flag, of an unknown VNI or from an unknown remote; anything else
+	 * that is neither that nor ARP. On a vxlan port: no next hop
+	 * known for the remote yet (ARP asked). */
+	VHD_DROP_VXLAN,
+	VHD_DROP_NOT_VXLAN,
+	VHD_DROP_NO_NEIGH,
 	VHD_DROP_MAX
 };
 extern const char *const vhd_drop_names[VHD_DROP_MAX];
 
-/* Per (lcore, port) counters: written by one lcore, summed on read. */
+/* Per (lcore, port) counters: written by one lcore, summed on read. A
+ * whole number of cache lines, so a port's rx and tx counters share its
+ * first line whatever the number of drop reasons. */
 struct vhd_port_stats {
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t tx_pkts, tx_bytes;
@@ -103,7 +113,7 @@ struct vhd_port_stats {
 	 * TCP/UDP checksum was completed in software for it. */
 	uint64_t rx_tso, rx_csum_partial;
 	uint64_t tx_segmented, tx_segments, tx_sw_csum;
-};
+} __rte_cache_aligned;
 
 /* Per (lcore, bridge) counters. */
 struct vhd_bridge_stats {
@@ -205,8 +215,41 @@ struct vhd_port {
 	struct vhd_rxq_load *load;
 	struct vhd_qmask placed;
 
+	/* VXLAN (dp/vxlan.c), set before the port is published. A vxlan
+	 * port and its VTEP sub-ports: the tunnel (addresses and ports in
+	 * network order, VNI as the header's second word); a VTEP also its
+	 * remote and its vxlan port. */
+	uint32_t vx_vni_be, vx_local, vx_remote;
+	uint16_t vx_udp_be, vx_underlay, vx_parent;
+	uint8_t vx_src_mac[6]; /* the underlay's */
+	bool vx_static_nh;     /* next-hop-mac: never from ARP */
+	/* A VTEP's next hop: the MAC in the low 48 bits, bit 63 set once
+	 * known. Written by whichever lcore sees the remote's ARP (rare,
+	 * and only when it changes), read once a burst. */
+	uint64_t vx_nh;
+	/* TSC of the last ARP request for it (lcores; a race between two
+	 * only sends one more). */
+	uint64_t vx_arp_tsc;
+	/* An underlay: its tunnels (published like the tables, RCU). */
+	struct vhd_vxlan_map *vx_map;
+
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
 } __rte_cache_aligned;
+
+#define VHD_VX_NH_VALID (UINT64_C(1) << 63)
+
+/* An underlay's tunnels, for rx: the (local-ip, udp-port, VNI, remote) of
+ * each VTEP on it, a short array scanned per frame (a few tunnels), and
+ * the local-ips it answers ARP for. */
+struct vhd_vxlan_ent {
+	uint32_t local, remote, vni_be;
+	uint16_t udp_be, vtep;
+};
+struct vhd_vxlan_map {
+	uint16_t n, n_local;
+	uint32_t local[VHD_MAX_PORTS];
+	struct vhd_vxlan_ent e[];
+};
 
 /* A bridge's ports, in the order they were added: its flood list. */
 struct vhd_portlist {
@@ -316,6 +359,22 @@ static inline struct vhd_bridge *vhd_bridge_get(uint16_t idx)
 	return __atomic_load_n(&vhd_bridges[idx], __ATOMIC_ACQUIRE);
 }
 
+/* P's bridge; NULL for an underlay (in none) or while it has none. */
+static inline struct vhd_bridge *vhd_port_bridge(const struct vhd_port *p)
+{
+	return p->bridge == VHD_BRIDGE_NONE ? NULL : vhd_bridge_get(p->bridge);
+}
+
+/* The type key's value ("vhost-user", "ethdev", "vxlan"; "vtep" for a
+ * vxlan port's remote). */
+static inline const char *vhd_port_type_name(enum vhd_port_type t)
+{
+	return t == VHD_PORT_VHOST   ? "vhost-user"
+	       : t == VHD_PORT_ETH   ? "ethdev"
+	       : t == VHD_PORT_VXLAN ? "vxlan"
+				     : "vtep";
+}
+
 /* What vhd_port_rx learned of a burst in its one pass over the mbufs, for
  * vhd_port_tx when the burst goes out whole and unchanged: its bytes, and
  * whether every mbuf is plain (one segment, one reference, direct, from
@@ -352,6 +411,11 @@ static inline uint16_t vhd_port_nrxq(const struct vhd_port *p)
 }
 void vhd_port_stats_sum(uint16_t port, struct vhd_port_stats *out);
 bool vhd_log_ratelimit(struct vhd_port *p);
+
+/* P's counters as the control commands and telemetry show them: a vxlan
+ * port's are the sum of its remotes' (it is in no burst itself). Control
+ * thread, or with vhd_tables_lock held. */
+void vhd_port_stats_total(const struct vhd_port *p, struct vhd_port_stats *out);
 
 /* Record what went wrong with P for port/show (any thread but the
  * lcores): ERRNUM is a positive errno. */
@@ -453,6 +517,18 @@ void vhd_bridge_age(struct vhd_bridge *br);
 /* Bridge IDX's counters summed over the lcores (any thread; may be one
  * burst old). */
 void vhd_bridge_stats_sum(uint16_t idx, struct vhd_bridge_stats *out);
+
+/* dp/vxlan.c: VXLAN on the lcores. input: a burst of underlay UP
+ * (consumed: decapsulated into the bridges, ARP answered, the rest
+ * dropped). encap: PKTS[0..n) for VTEP P (consumed) into the underlay's tx
+ * buffer; how many went. */
+void vhd_vxlan_input(struct vhd_lcore *lc, struct vhd_port *up,
+		     struct rte_mbuf **pkts, uint16_t n);
+uint16_t vhd_vxlan_encap(struct vhd_lcore *lc, struct vhd_port *p,
+			 struct rte_mbuf **pkts, uint16_t n, uint64_t *bytes);
+/* Control thread: UP's tunnel table from the published VTEPs on it, but
+ * those of vxlan port EXCEPT (VHD_PORT_NONE: none); -ENOMEM. */
+int vhd_vxlan_map_update(struct vhd_port *up, uint16_t except);
 
 /* lcore.c: the poll loop and its tx buffers. */
 int vhd_lcore_main(void *arg);

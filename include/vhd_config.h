@@ -31,7 +31,15 @@
 	     * of 64 (struct vhd_qmask) */
 #define VHD_DEVARGS_MAX 256
 
-enum vhd_port_type { VHD_PORT_VHOST, VHD_PORT_ETH };
+/* VXLAN: a vxlan port (VHD_PORT_VXLAN, what the user names) has one VTEP
+ * sub-port (VHD_PORT_VTEP, made by switch.c, named "PORT/REMOTE-IP") per
+ * remote: the bridge member, FDB target and counter set of that remote. */
+enum vhd_port_type {
+	VHD_PORT_VHOST,
+	VHD_PORT_ETH,
+	VHD_PORT_VXLAN,
+	VHD_PORT_VTEP
+};
 enum vhd_bridge_mode { VHD_BR_LEARNING, VHD_BR_XCONNECT };
 
 /* A port's VLANs, with OVS's names and meanings (ovs-vswitchd.conf.db:
@@ -101,6 +109,28 @@ struct vhd_port_security {
 #define VHD_GROUP_MAX		64
 #define VHD_SOCKET_MODE_DEFAULT 0660
 
+/* VXLAN (RFC 7348): 50 bytes of outer Ethernet, IPv4, UDP and VXLAN. */
+#define VHD_VXLAN_OVERHEAD    50
+#define VHD_VXLAN_REMOTES_MAX 64
+#define VHD_VXLAN_PORT_DEF    4789
+#define VHD_VXLAN_NAME_MAX    (VHD_NAME_MAX - 16) /* room for "/IP" */
+#define VHD_BRIDGE_NONE	      UINT16_MAX /* an underlay: in no bridge */
+
+struct vhd_vxlan_conf {
+	uint32_t vni;	   /* 1..16777215 */
+	uint32_t local_ip; /* network order; vhostd answers ARP for it */
+	uint16_t udp_port; /* host order */
+	char underlay[VHD_NAME_MAX]; /* an ethdev port without a bridge */
+	uint16_t underlay_slot;
+	bool has_nh; /* next-hop-mac: every remote through it, no ARP */
+	uint8_t nh_mac[6];
+	uint16_t n_remotes;
+	uint32_t remote[VHD_VXLAN_REMOTES_MAX]; /* network order */
+	/* A VTEP sub-port: its vxlan port's slot and remote (index). */
+	uint16_t parent, remote_idx;
+	bool mtu_given;
+};
+
 struct vhd_port_conf {
 	char name[VHD_NAME_MAX];
 	enum vhd_port_type type;
@@ -137,7 +167,8 @@ struct vhd_port_conf {
 	struct {
 		uint16_t q, cpu;
 	} affinity[VHD_MAX_QUEUES];
-	int line; /* where the section starts */
+	struct vhd_vxlan_conf vx; /* type = vxlan, and VTEP sub-ports */
+	int line;		  /* where the section starts */
 };
 
 /* Policing units: 1 kbit = 1000 bits, 1 kbyte = 1000 bytes (as OVS's
@@ -232,6 +263,9 @@ int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
 			  const char *const *argv, char *err, size_t errlen);
 int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
 			const char *const *argv, char *err, size_t errlen);
+/* A VTEP sub-port for remote R of the vxlan port in slot PARENT: a copy of
+ * its config in a free slot, named "PARENT/IP"; the slot or -1. */
+int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint16_t r);
 /* Free slot I (its name becomes empty). */
 void vhd_config_del_bridge(struct vhd_config *conf, uint16_t i);
 void vhd_config_del_port(struct vhd_config *conf, uint16_t i);

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -750,6 +752,126 @@ static int parse_affinity(struct ctx *c, const struct vhd_config *conf,
 	return 0;
 }
 
+static int get_ipv4(struct ctx *c, const char *key, const char *v,
+		    uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1)
+		return bad(c, key, "expected an IPv4 address (a.b.c.d)");
+	if (a.s_addr == 0 || a.s_addr == INADDR_BROADCAST ||
+	    (ntohl(a.s_addr) >> 28) == 14)
+		return bad(c, key, "expected a unicast IPv4 address");
+	*out = a.s_addr;
+	return 0;
+}
+
+/* type = vxlan: the tunnel's keys. The underlay is resolved (and the
+ * default MTU set) once every port is known (resolve_vxlan). */
+static int parse_vxlan(struct ctx *c, const struct vhd_config *conf,
+		       struct vhd_port_conf *pc)
+{
+	struct vhd_vxlan_conf *vx = &pc->vx;
+	char buf[CFG_VALUE_LEN], *save = NULL, *tok;
+	const char *v;
+	uint32_t u;
+
+	if (strlen(pc->name) >= VHD_VXLAN_NAME_MAX)
+		return fail(c->p, key_line(c->p, c->sec, NULL), c->sec, NULL,
+			    "a vxlan port's name has at most %d characters "
+			    "(its remotes are named NAME/IP)",
+			    VHD_VXLAN_NAME_MAX - 1);
+	if (conf->bridges[pc->bridge].mode != VHD_BR_LEARNING)
+		return bad(c, "bridge", "a vxlan port needs a learning bridge");
+	if (parse_vlan(c, conf, pc) || parse_security(c, pc) ||
+	    get_u32(c, "vni", 1, 16777215, 0, &vx->vni) ||
+	    get_u32(c, "udp-port", 1, 65535, VHD_VXLAN_PORT_DEF, &u))
+		return -1;
+	vx->udp_port = (uint16_t)u;
+	/* Required: as get_str says a key is missing. */
+	if ((vx->vni == 0 && get_str(c, "vni", NULL, buf, sizeof(buf))) ||
+	    get_str(c, "local-ip", NULL, buf, sizeof(buf)) ||
+	    get_ipv4(c, "local-ip", buf, &vx->local_ip) ||
+	    get_str(c, "underlay", NULL, vx->underlay, sizeof(vx->underlay)) ||
+	    get_str(c, "remote", NULL, buf, sizeof(buf)))
+		return -1;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t ip;
+
+		if (get_ipv4(c, "remote", trim(tok), &ip))
+			return -1;
+		if (ip == vx->local_ip)
+			return bad(c, "remote", "a remote is local-ip");
+		for (uint16_t k = 0; k < vx->n_remotes; k++)
+			if (vx->remote[k] == ip)
+				return bad(c, "remote", "a remote twice");
+		if (vx->n_remotes == VHD_VXLAN_REMOTES_MAX)
+			return bad(c, "remote", "at most 64 remotes");
+		vx->remote[vx->n_remotes++] = ip;
+	}
+	if (vx->n_remotes == 0)
+		return bad(c, "remote", "no address given");
+	v = get(c, "next-hop-mac");
+	if (v) {
+		struct rte_ether_addr ea;
+
+		if (rte_ether_unformat_addr(v, &ea) < 0 ||
+		    !rte_is_unicast_ether_addr(&ea) ||
+		    rte_is_zero_ether_addr(&ea))
+			return bad(c, "next-hop-mac",
+				   "expected a unicast MAC address");
+		vx->has_nh = true;
+		memcpy(vx->nh_mac, &ea, 6);
+	}
+	vx->mtu_given = get(c, "mtu") != NULL;
+	pc->offloads = false;
+	pc->queues = 0;
+	return get_u32(c, "mtu", VHD_MTU_MIN, VHD_MTU_MAX - VHD_VXLAN_OVERHEAD,
+		       VHD_MTU_DEFAULT - VHD_VXLAN_OVERHEAD, &pc->mtu);
+}
+
+/* A vxlan port's underlay: an ethdev port without a bridge (any slot: a
+ * file may name it before its section); the MTU it leaves. */
+static int resolve_vxlan(struct parse *p, struct vhd_config *conf, uint16_t i)
+{
+	struct vhd_port_conf *a = &conf->ports[i];
+	char sec[CFG_NAME_LEN];
+	int u;
+
+	if (a->type != VHD_PORT_VXLAN)
+		return 0;
+	snprintf(sec, sizeof(sec), "port %s", a->name);
+	u = vhd_config_port_slot(conf, a->vx.underlay);
+	if (u < 0 || conf->ports[u].type != VHD_PORT_ETH ||
+	    conf->ports[u].bridge != VHD_BRIDGE_NONE)
+		return fail(p, key_line(p, sec, "underlay"), sec, "underlay",
+			    "'%s' is not an ethdev port without a bridge",
+			    a->vx.underlay);
+	a->vx.underlay_slot = (uint16_t)u;
+	if (!a->vx.mtu_given)
+		a->mtu = conf->ports[u].mtu - VHD_VXLAN_OVERHEAD;
+	if (a->mtu + VHD_VXLAN_OVERHEAD > conf->ports[u].mtu)
+		return fail(p, key_line(p, sec, "mtu"), sec, "mtu",
+			    "at most the underlay's mtu - %d (%u)",
+			    VHD_VXLAN_OVERHEAD,
+			    conf->ports[u].mtu - VHD_VXLAN_OVERHEAD);
+	for (uint16_t j = 0; j < conf->n_ports; j++) {
+		const struct vhd_port_conf *b = &conf->ports[j];
+
+		if (j == i || b->name[0] == '\0' || b->type != VHD_PORT_VXLAN)
+			continue;
+		if (b->vx.underlay_slot == a->vx.underlay_slot &&
+		    strcmp(b->vx.underlay, a->vx.underlay) == 0 &&
+		    b->vx.vni == a->vx.vni && b->vx.udp_port == a->vx.udp_port)
+			return fail(p, key_line(p, sec, "vni"), sec, "vni",
+				    "vni %u on underlay %s already used by "
+				    "port '%s'",
+				    a->vx.vni, a->vx.underlay, b->name);
+	}
+	return 0;
+}
+
 static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		      struct vhd_port_conf *pc)
 {
@@ -763,6 +885,24 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	    "socket-mode", "iommu-support", NULL};
 	static const char *const eth_keys[] = {PORT_KEYS, "devargs", "queues",
 					       "rx-desc", "tx-desc", NULL};
+	/* A vxlan port: no queues of its own, no policing (its frames come
+	 * through the underlay's), offloads always done before encapsulation.
+	 */
+	static const char *const vxlan_keys[] = {"type",
+						 "bridge",
+						 "vlan-mode",
+						 "tag",
+						 "trunks",
+						 "allowed-macs",
+						 "mac-learn-limit",
+						 "mtu",
+						 "vni",
+						 "local-ip",
+						 "underlay",
+						 "remote",
+						 "udp-port",
+						 "next-hop-mac",
+						 NULL};
 #undef PORT_KEYS
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
@@ -776,19 +916,44 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 		pc->type = VHD_PORT_VHOST;
 	else if (strcmp(type, "ethdev") == 0)
 		pc->type = VHD_PORT_ETH;
+	else if (strcmp(type, "vxlan") == 0)
+		pc->type = VHD_PORT_VXLAN;
 	else
-		return bad(c, "type", "expected 'vhost-user' or 'ethdev'");
+		return bad(c, "type",
+			   "expected 'vhost-user' or 'ethdev' (or 'vxlan': "
+			   "a tunnel)");
 	if (check_keys(c->p, c->cfg, c->sec,
-		       pc->type == VHD_PORT_VHOST ? vhost_keys : eth_keys))
+		       pc->type == VHD_PORT_VHOST ? vhost_keys
+		       : pc->type == VHD_PORT_ETH ? eth_keys
+						  : vxlan_keys))
 		return -1;
-	if (get_str(c, "bridge", NULL, br, sizeof(br)))
-		return -1;
-	i = vhd_config_bridge_slot(conf, br);
-	if (i < 0)
-		return bad(c, "bridge",
-			   c->p->file ? "no such [bridge] section"
-				      : "no such bridge");
-	pc->bridge = (uint16_t)i;
+	/* An ethdev without a bridge is a VXLAN underlay: its frames are
+	 * VXLAN's to decapsulate (dp/vxlan.c), nothing else. */
+	if (pc->type == VHD_PORT_ETH && get(c, "bridge") == NULL) {
+		pc->bridge = VHD_BRIDGE_NONE;
+	} else {
+		if (get_str(c, "bridge", NULL, br, sizeof(br)))
+			return -1;
+		i = vhd_config_bridge_slot(conf, br);
+		if (i < 0)
+			return bad(c, "bridge",
+				   c->p->file ? "no such [bridge] section"
+					      : "no such bridge");
+		pc->bridge = (uint16_t)i;
+	}
+	if (pc->bridge == VHD_BRIDGE_NONE) {
+		static const char *const l2_keys[] = {"vlan-mode", "tag",
+						      "trunks", "allowed-macs",
+						      "mac-learn-limit"};
+
+		for (size_t k = 0; k < RTE_DIM(l2_keys); k++)
+			if (get(c, l2_keys[k]))
+				return bad(c, l2_keys[k],
+					   "not for a port without a bridge "
+					   "(a vxlan underlay)");
+	}
+	if (pc->type == VHD_PORT_VXLAN)
+		return parse_vxlan(c, conf, pc);
 	if (parse_vlan(c, conf, pc) || parse_security(c, pc) ||
 	    parse_police(c, pc) ||
 	    get_u32(c, "mtu", VHD_MTU_MIN, VHD_MTU_MAX, VHD_MTU_DEFAULT,
@@ -898,9 +1063,10 @@ static int check_port(struct parse *p, const struct vhd_config *conf,
 			return fail(
 			    p, key_line(p, sec, "devargs"), sec, "devargs",
 			    "device already used by port '%s'", b->name);
-		n += b->bridge == a->bridge;
+		n += b->bridge == a->bridge && b->type != VHD_PORT_VXLAN;
 	}
-	if (conf->bridges[a->bridge].mode == VHD_BR_XCONNECT && n >= 2)
+	if (a->bridge != VHD_BRIDGE_NONE &&
+	    conf->bridges[a->bridge].mode == VHD_BR_XCONNECT && n >= 2)
 		return fail(p, key_line(p, sec, "bridge"), sec, "bridge",
 			    "xconnect bridge '%s' has two ports already",
 			    conf->bridges[a->bridge].name);
@@ -1028,7 +1194,7 @@ int vhd_config_load(const char *file, struct vhd_config *conf, char *err,
 	/* Section names are unique (prescan), so port and bridge names are. */
 	rc = 0;
 	for (uint16_t i = 0; i < conf->n_ports && rc == 0; i++)
-		rc = check_port(p, conf, i, false);
+		rc = check_port(p, conf, i, false) ?: resolve_vxlan(p, conf, i);
 out:
 	if (names)
 		for (int i = 0; i < n; i++)
@@ -1210,12 +1376,34 @@ int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
 	/* check_port compares with the slots below n_ports. */
 	conf->n_ports = n;
 	if (rc == 0)
-		rc = check_port(&p, conf, (uint16_t)slot, true);
+		rc = check_port(&p, conf, (uint16_t)slot, true)
+			 ?: resolve_vxlan(&p, conf, (uint16_t)slot);
 	if (rc) {
 		memset(&conf->ports[slot], 0, sizeof(conf->ports[slot]));
 		conf->n_ports = was;
 		return -1;
 	}
+	return slot;
+}
+
+int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint16_t r)
+{
+	struct vhd_port_conf *pc;
+	char ip[INET_ADDRSTRLEN], name[VHD_NAME_MAX];
+	int slot = free_slot(conf->ports[0].name, sizeof(conf->ports[0]),
+			     &conf->n_ports, VHD_MAX_PORTS);
+
+	if (slot < 0)
+		return -1;
+	pc = &conf->ports[slot];
+	*pc = conf->ports[parent];
+	inet_ntop(AF_INET, &pc->vx.remote[r], ip, sizeof(ip));
+	/* Fits: a vxlan port's name is short enough (parse_vxlan). */
+	snprintf(name, sizeof(name), "%s/%s", conf->ports[parent].name, ip);
+	memcpy(pc->name, name, sizeof(pc->name));
+	pc->type = VHD_PORT_VTEP;
+	pc->vx.parent = parent;
+	pc->vx.remote_idx = r;
 	return slot;
 }
 
@@ -1350,11 +1538,34 @@ char *vhd_config_format(const struct vhd_config *c)
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		const struct vhd_port_conf *pc = &c->ports[i];
 
-		if (pc->name[0] == '\0')
+		if (pc->name[0] == '\0' || pc->type == VHD_PORT_VTEP)
 			continue;
-		put(&t, "\n[port %s]\nbridge = %s\n", pc->name,
-		    c->bridges[pc->bridge].name);
-		if (pc->type == VHD_PORT_VHOST) {
+		put(&t, "\n[port %s]\n", pc->name);
+		if (pc->bridge != VHD_BRIDGE_NONE)
+			put(&t, "bridge = %s\n", c->bridges[pc->bridge].name);
+		if (pc->type == VHD_PORT_VXLAN) {
+			const struct vhd_vxlan_conf *vx = &pc->vx;
+			char ip[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &vx->local_ip, ip, sizeof(ip));
+			put(&t,
+			    "type = vxlan\nvni = %u\nlocal-ip = %s\n"
+			    "underlay = %s\nudp-port = %u\n",
+			    vx->vni, ip, vx->underlay, vx->udp_port);
+			for (uint16_t k = 0; k < vx->n_remotes; k++) {
+				inet_ntop(AF_INET, &vx->remote[k], ip,
+					  sizeof(ip));
+				put(&t, "%s%s%s", k ? "," : "remote = ", ip,
+				    k + 1 == vx->n_remotes ? "\n" : "");
+			}
+			if (vx->has_nh)
+				put(&t,
+				    "next-hop-mac = "
+				    "%02x:%02x:%02x:%02x:%02x:%02x\n",
+				    vx->nh_mac[0], vx->nh_mac[1], vx->nh_mac[2],
+				    vx->nh_mac[3], vx->nh_mac[4],
+				    vx->nh_mac[5]);
+		} else if (pc->type == VHD_PORT_VHOST) {
 			put(&t, "type = vhost-user\npath = %s\nmode = %s\n",
 			    pc->path, pc->client ? "client" : "server");
 			/* What differs from [vhostd]'s defaults. */
@@ -1372,7 +1583,7 @@ char *vhd_config_format(const struct vhd_config *c)
 			    "type = ethdev\ndevargs = %s\nqueues = %u\n"
 			    "rx-desc = %u\ntx-desc = %u\n",
 			    pc->devargs, pc->queues, pc->rx_desc, pc->tx_desc);
-		if (!pc->offloads)
+		if (!pc->offloads && pc->type != VHD_PORT_VXLAN)
 			put(&t, "offloads = no\n");
 		put_vlan(&t, &pc->vlan);
 		for (uint16_t k = 0; k < pc->sec.n_allowed; k++) {
@@ -1385,7 +1596,8 @@ char *vhd_config_format(const struct vhd_config *c)
 		}
 		if (pc->sec.learn_limit)
 			put(&t, "mac-learn-limit = %u\n", pc->sec.learn_limit);
-		if (pc->mtu != VHD_MTU_DEFAULT)
+		if (pc->type == VHD_PORT_VXLAN ? pc->vx.mtu_given
+					       : pc->mtu != VHD_MTU_DEFAULT)
 			put(&t, "mtu = %u\n", pc->mtu);
 		if (pc->ingress_rate_kbps)
 			put(&t, "ingress-rate-kbps = %u\n",

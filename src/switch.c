@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_malloc.h>
 
@@ -52,6 +53,33 @@ void vhd_port_error(struct vhd_port *p, int errnum, const char *fmt, ...)
 	/* A guest can make this happen: rate-limited. */
 	if (vhd_log_ratelimit(p))
 		VHD_LOG(ERR, port, "port %s: %s", p->name, msg);
+}
+
+void vhd_port_stats_total(const struct vhd_port *p, struct vhd_port_stats *out)
+{
+	vhd_port_stats_sum(p->idx, out);
+	for (uint16_t i = 0; p->type == VHD_PORT_VXLAN && i < VHD_MAX_PORTS;
+	     i++) {
+		const struct vhd_port *q = vhd_ports[i];
+		struct vhd_port_stats r;
+
+		if (q == NULL || q->type != VHD_PORT_VTEP ||
+		    q->vx_parent != p->idx)
+			continue;
+		vhd_port_stats_sum(i, &r);
+		out->rx_pkts += r.rx_pkts;
+		out->rx_bytes += r.rx_bytes;
+		out->tx_pkts += r.tx_pkts;
+		out->tx_bytes += r.tx_bytes;
+		for (int d = 0; d < VHD_DROP_MAX; d++)
+			out->drop[d] += r.drop[d];
+		out->tx_lock_contended += r.tx_lock_contended;
+		out->rx_tso += r.rx_tso;
+		out->rx_csum_partial += r.rx_csum_partial;
+		out->tx_segmented += r.tx_segmented;
+		out->tx_segments += r.tx_segments;
+		out->tx_sw_csum += r.tx_sw_csum;
+	}
 }
 
 struct vhd_port *vhd_port_find(const char *name)
@@ -195,7 +223,20 @@ static void port_remove(uint16_t slot)
 		vhd_config_del_port(vhd_running, slot);
 		return;
 	}
-	br = vhd_bridges[p->bridge];
+	br = p->bridge == VHD_BRIDGE_NONE ? NULL : vhd_bridges[p->bridge];
+	/* A vxlan port: its remotes leave the underlay's table (no frame
+	 * reaches them), then the bridge, before the port itself. */
+	if (p->type == VHD_PORT_VXLAN) {
+		struct vhd_port *up = vhd_ports[p->vx_underlay];
+
+		while (up && vhd_vxlan_map_update(up, slot) < 0)
+			rte_delay_us_sleep(1000); /* out of memory: wait */
+		for (uint16_t i = 0; i < vhd_running->n_ports; i++)
+			if (vhd_running->ports[i].name[0] &&
+			    vhd_running->ports[i].type == VHD_PORT_VTEP &&
+			    vhd_running->ports[i].vx.parent == slot)
+				port_remove(i);
+	}
 	if (p->cap)
 		vhd_capture_stop(p, true);
 	/* No callback of this socket can follow; destroy_device has run
@@ -210,12 +251,13 @@ static void port_remove(uint16_t slot)
 	__atomic_store_n(&vhd_ports[slot], NULL, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vhd_tables_lock);
 	grace_period();
-	while (set_member(br, slot, false) < 0)
+	while (br && p->type != VHD_PORT_VXLAN &&
+	       set_member(br, slot, false) < 0)
 		rte_delay_us_sleep(1000); /* out of memory: wait for it */
 	if (vhd_sched_build() < 0)
 		VHD_LOG(WARNING, port, "port %s: rx schedule not rebuilt",
 			p->name);
-	if (br->fdb)
+	if (br && br->fdb)
 		vhd_fdb_flush(br->fdb, slot, true);
 	grace_period();
 	if (p->type == VHD_PORT_ETH)
@@ -228,8 +270,76 @@ static void port_remove(uint16_t slot)
 		memset(&lc->meter[slot], 0, sizeof(lc->meter[slot]));
 	}
 	free(p->load);
+	rte_free(p->vx_map); /* an underlay's: no lcore polls it now */
 	rte_free(p);
 	vhd_config_del_port(vhd_running, slot);
+}
+
+/* A vxlan port (VTEP sub-port) P of config PC: its tunnel, from its
+ * underlay, which must be running. */
+static int vxlan_setup(struct vhd_port *p, const struct vhd_port_conf *pc,
+		       uint16_t slot)
+{
+	const struct vhd_vxlan_conf *vx = &pc->vx;
+	struct vhd_port *up = vhd_ports[vx->underlay_slot];
+	struct rte_ether_addr mac;
+
+	if (up == NULL || up->type != VHD_PORT_ETH ||
+	    up->bridge != VHD_BRIDGE_NONE) {
+		vhd_port_error(p, ENODEV, "underlay %s is not running",
+			       vx->underlay);
+		return -ENODEV;
+	}
+	if (rte_eth_macaddr_get(up->eth_id, &mac) < 0) {
+		vhd_port_error(p, ENODEV, "underlay %s has no MAC",
+			       vx->underlay);
+		return -ENODEV;
+	}
+	memcpy(p->vx_src_mac, &mac, sizeof(p->vx_src_mac));
+	p->vx_vni_be = rte_cpu_to_be_32(vx->vni << 8);
+	p->vx_local = vx->local_ip;
+	p->vx_udp_be = rte_cpu_to_be_16(vx->udp_port);
+	p->vx_underlay = vx->underlay_slot;
+	p->vx_parent = pc->type == VHD_PORT_VTEP ? vx->parent : slot;
+	if (pc->type == VHD_PORT_VTEP)
+		p->vx_remote = vx->remote[vx->remote_idx];
+	p->vx_static_nh = vx->has_nh;
+	if (vx->has_nh) {
+		memcpy(&p->vx_nh, vx->nh_mac, sizeof(vx->nh_mac));
+		p->vx_nh |= VHD_VX_NH_VALID;
+	}
+	/* Offloads are done before encapsulation (dp/offload.c), the
+	 * underlay gets whole frames with their checksums. */
+	p->tx_offl = 0;
+	return 0;
+}
+
+static int port_start(uint16_t slot, char *err, size_t errlen);
+
+/* A vxlan port's remotes: a VTEP sub-port each, then the underlay's
+ * table, so that frames from them arrive at published ports. */
+static int vxlan_start(struct vhd_port *p, uint16_t slot, char *err,
+		       size_t errlen)
+{
+	const struct vhd_port_conf *pc = &vhd_running->ports[slot];
+	int rc = 0;
+
+	for (uint16_t r = 0; r < pc->vx.n_remotes && rc == 0; r++) {
+		int v = vhd_config_add_vtep(vhd_running, slot, r);
+
+		if (v < 0) {
+			snprintf(err, errlen, "port %s: more than %d ports",
+				 p->name, VHD_MAX_PORTS);
+			return -ENOSPC;
+		}
+		rc = port_start((uint16_t)v, err, errlen);
+		if (rc < 0 && vhd_ports[v] == NULL)
+			vhd_config_del_port(vhd_running, (uint16_t)v);
+	}
+	if (rc == 0)
+		rc = vhd_vxlan_map_update(vhd_ports[p->vx_underlay],
+					  VHD_PORT_NONE);
+	return rc;
 }
 
 /* A vhost-user path that names, however spelled, the control socket or
@@ -299,7 +409,10 @@ static int police_setup(struct vhd_port *p, const struct vhd_port_conf *pc)
 static int port_start(uint16_t slot, char *err, size_t errlen)
 {
 	const struct vhd_port_conf *pc = &vhd_running->ports[slot];
-	struct vhd_bridge *br = vhd_bridges[pc->bridge];
+	struct vhd_bridge *br =
+	    pc->bridge == VHD_BRIDGE_NONE ? NULL : vhd_bridges[pc->bridge];
+	/* An underlay and a vxlan port (its remotes are) are no members. */
+	bool member = br != NULL && pc->type != VHD_PORT_VXLAN;
 	struct vhd_port *p;
 	int rc;
 
@@ -339,15 +452,23 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 		rte_free(p);
 		return rc;
 	}
-	rc = p->type == VHD_PORT_ETH ? vhd_eth_port_start(p, pc)
-				     : vhd_vhost_port_check(p);
+	rc = p->type == VHD_PORT_ETH	 ? vhd_eth_port_start(p, pc)
+	     : p->type == VHD_PORT_VHOST ? vhd_vhost_port_check(p)
+					 : vxlan_setup(p, pc, slot);
 	if (rc < 0) {
 		snprintf(err, errlen, "port %s: %s", p->name, p->last_error);
 		rte_free(p);
 		return rc;
 	}
+	/* An underlay answers ARP for its tunnels' local-ips with its MAC. */
+	if (p->type == VHD_PORT_ETH && p->bridge == VHD_BRIDGE_NONE) {
+		struct rte_ether_addr mac;
+
+		if (rte_eth_macaddr_get(p->eth_id, &mac) == 0)
+			memcpy(p->vx_src_mac, &mac, sizeof(p->vx_src_mac));
+	}
 	/* Counters from zero (a slot's last port left them zeroed). */
-	rc = set_member(br, slot, true);
+	rc = member ? set_member(br, slot, true) : 0;
 	if (rc == 0) {
 		pthread_mutex_lock(&vhd_tables_lock);
 		__atomic_store_n(&vhd_ports[slot], p, __ATOMIC_RELEASE);
@@ -356,9 +477,16 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	}
 	if (rc == 0 && p->type == VHD_PORT_VHOST)
 		rc = vhd_vhost_port_start(p);
+	if (rc == 0 && p->type == VHD_PORT_VXLAN) {
+		err[0] = '\0';
+		rc = vxlan_start(p, slot, err, errlen);
+	}
 	if (rc < 0) {
-		snprintf(err, errlen, "port %s: %s", p->name,
-			 p->last_error[0] ? p->last_error : strerror(-rc));
+		/* A remote's failure has said what it is already. */
+		if (p->type != VHD_PORT_VXLAN || !err[0])
+			snprintf(err, errlen, "port %s: %s", p->name,
+				 p->last_error[0] ? p->last_error
+						  : strerror(-rc));
 		if (vhd_ports[slot] == NULL) { /* not published yet */
 			if (p->type == VHD_PORT_ETH)
 				vhd_eth_port_stop(p);
@@ -389,8 +517,11 @@ int vhd_switch_port_add(const char *name, int argc, const char *const *argv,
 			vhd_config_del_port(vhd_running, (uint16_t)slot);
 		return rc;
 	}
-	VHD_LOG(INFO, port, "port %s added to bridge %s", name,
-		vhd_bridges[vhd_ports[slot]->bridge]->name);
+	if (vhd_ports[slot]->bridge == VHD_BRIDGE_NONE)
+		VHD_LOG(INFO, port, "port %s added (an underlay)", name);
+	else
+		VHD_LOG(INFO, port, "port %s added to bridge %s", name,
+			vhd_bridges[vhd_ports[slot]->bridge]->name);
 	return slot;
 }
 
@@ -402,6 +533,25 @@ int vhd_switch_port_del(const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "no port %s", name);
 		return -ENOENT;
 	}
+	if (vhd_running->ports[slot].type == VHD_PORT_VTEP) {
+		snprintf(err, errlen,
+			 "port %s is a remote of vxlan port %s (change that "
+			 "port)",
+			 name,
+			 vhd_running->ports[vhd_running->ports[slot].vx.parent]
+			     .name);
+		return -EINVAL;
+	}
+	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
+		if (vhd_running->ports[i].name[0] &&
+		    vhd_running->ports[i].type == VHD_PORT_VXLAN &&
+		    vhd_running->ports[i].vx.underlay_slot == slot) {
+			snprintf(err, errlen,
+				 "port %s is the underlay of vxlan port %s "
+				 "(delete that first)",
+				 name, vhd_running->ports[i].name);
+			return -EBUSY;
+		}
 	port_remove((uint16_t)slot);
 	VHD_LOG(INFO, port, "port %s deleted", name);
 	return 0;
@@ -416,8 +566,13 @@ int vhd_switch_load(struct vhd_config *conf, char *err, size_t errlen)
 	vhd_running = conf;
 	for (uint16_t b = 0; b < conf->n_bridges && rc == 0; b++)
 		rc = bridge_start(b, err, errlen);
-	for (uint16_t i = 0; i < conf->n_ports && rc == 0; i++)
-		rc = port_start(i, err, errlen);
+	/* Vxlan ports after the rest (their underlays); their remotes take
+	 * slots as they start. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint16_t i = 0, n = conf->n_ports; i < n && rc == 0; i++)
+			if ((conf->ports[i].type == VHD_PORT_VXLAN) == pass &&
+			    conf->ports[i].type != VHD_PORT_VTEP)
+				rc = port_start(i, err, errlen);
 	return rc;
 }
 
@@ -425,9 +580,13 @@ void vhd_switch_clear(void)
 {
 	if (vhd_running == NULL)
 		return;
-	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
-		if (vhd_running->ports[i].name[0])
-			port_remove(i);
+	/* Vxlan ports first (they take their remotes), then the rest. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint16_t i = 0; i < vhd_running->n_ports; i++)
+			if (vhd_running->ports[i].name[0] &&
+			    (vhd_running->ports[i].type == VHD_PORT_VXLAN) ==
+				!pass)
+				port_remove(i);
 	for (uint16_t b = 0; b < vhd_running->n_bridges; b++)
 		if (vhd_running->bridges[b].name[0])
 			bridge_remove(b);

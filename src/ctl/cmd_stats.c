@@ -115,7 +115,7 @@ static json_t *since_clear(const struct vhd_port *p)
 	const struct vhd_port_stats *b = &p->clear_base;
 	json_t *o;
 
-	vhd_port_stats_sum(p->idx, &s);
+	vhd_port_stats_total(p, &s);
 	s.rx_pkts -= b->rx_pkts;
 	s.rx_bytes -= b->rx_bytes;
 	s.tx_pkts -= b->tx_pkts;
@@ -148,8 +148,9 @@ static bool each_port(struct vhd_ctl_req *req, int argc,
 		fn(p, acc);
 		return true;
 	}
+	/* A vxlan port's remotes are counted in it (by name: each alone). */
 	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
-		if (vhd_ports[i])
+		if (vhd_ports[i] && vhd_ports[i]->type != VHD_PORT_VTEP)
 			fn(vhd_ports[i], acc);
 	return true;
 }
@@ -161,7 +162,7 @@ static void add_stats(struct vhd_port *p, json_t *acc)
 
 static void clear_stats(struct vhd_port *p, json_t *acc)
 {
-	vhd_port_stats_sum(p->idx, &p->clear_base);
+	vhd_port_stats_total(p, &p->clear_base);
 	json_integer_set(acc, json_integer_value(acc) + 1);
 }
 

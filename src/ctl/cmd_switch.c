@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <rte_ethdev.h>
 #include <rte_ether.h>
 
@@ -188,7 +190,7 @@ static json_t *client_wait(const struct vhd_port *p)
  * in its bridge's FDB. */
 static void port_l2_json(json_t *o, const struct vhd_port *p)
 {
-	const struct vhd_bridge *b = vhd_bridges[p->bridge];
+	const struct vhd_bridge *b = vhd_port_bridge(p);
 	char trunks[VHD_TRUNKS_TEXT_MAX];
 	json_t *macs = json_array();
 
@@ -228,6 +230,69 @@ static void port_l2_json(json_t *o, const struct vhd_port *p)
 		    json_integer(vhd_fdb_port_count(b->fdb, p->idx)));
 }
 
+static json_t *ip_json(uint32_t ip)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	return json_string(inet_ntop(AF_INET, &ip, buf, sizeof(buf)));
+}
+
+/* A remote's next hop (resolved or next-hop-mac), or null. */
+static json_t *nh_json(const struct vhd_port *p)
+{
+	uint64_t nh = __atomic_load_n(&p->vx_nh, __ATOMIC_RELAXED);
+	uint8_t m[8];
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+	if (!(nh & VHD_VX_NH_VALID))
+		return json_null();
+	memcpy(m, &nh, sizeof(m));
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+		 m[2], m[3], m[4], m[5]);
+	return json_string(mac);
+}
+
+/* A vxlan port's tunnel and its remotes (each: next hop, counters); a
+ * VTEP sub-port's remote. */
+static void vxlan_json(json_t *o, const struct vhd_port *p,
+		       const struct vhd_port_conf *pc)
+{
+	json_t *a = json_array();
+
+	json_object_set_new(o, "vni", json_integer(pc->vx.vni));
+	json_object_set_new(o, "local_ip", ip_json(pc->vx.local_ip));
+	json_object_set_new(o, "underlay", json_string(pc->vx.underlay));
+	json_object_set_new(o, "udp_port", json_integer(pc->vx.udp_port));
+	if (p->type == VHD_PORT_VTEP) {
+		json_object_set_new(o, "remote", ip_json(p->vx_remote));
+		json_object_set_new(o, "mac", nh_json(p));
+		json_decref(a);
+		return;
+	}
+	json_object_set_new(o, "next_hop_mac",
+			    p->vx_static_nh ? nh_json(p) : json_null());
+	for (uint16_t i = 0; i < vhd_running->n_ports; i++) {
+		const struct vhd_port_conf *c = &vhd_running->ports[i];
+		const struct vhd_port *r = vhd_ports[i];
+		struct vhd_port_stats s;
+
+		if (c->name[0] == '\0' || c->type != VHD_PORT_VTEP ||
+		    c->vx.parent != p->idx || r == NULL)
+			continue;
+		vhd_port_stats_sum(i, &s);
+		json_array_append_new(
+		    a,
+		    json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I}", "name",
+			      r->name, "ip", ip_json(r->vx_remote), "mac",
+			      nh_json(r), "rx_packets", (json_int_t)s.rx_pkts,
+			      "rx_bytes", (json_int_t)s.rx_bytes, "tx_packets",
+			      (json_int_t)s.tx_pkts, "tx_bytes",
+			      (json_int_t)s.tx_bytes, "drop_no_neigh",
+			      (json_int_t)s.drop[VHD_DROP_NO_NEIGH]));
+	}
+	json_object_set_new(o, "remotes", a);
+}
+
 static json_t *port_json(const struct vhd_port *p, bool detail)
 {
 	const struct vhd_port_conf *pc = &vhd_running->ports[p->idx];
@@ -235,11 +300,12 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 	struct rte_eth_stats es;
 	json_t *o, *st;
 
-	vhd_port_stats_sum(p->idx, &s);
-	o = json_pack("{s:s,s:s,s:s,s:s}", "name", p->name, "bridge",
-		      vhd_bridges[p->bridge]->name, "type",
-		      p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev",
-		      "state", vhd_port_up(p) ? "up" : "down");
+	vhd_port_stats_total(p, &s);
+	o = json_pack("{s:s,s:o,s:s,s:s}", "name", p->name, "bridge",
+		      vhd_port_bridge(p) ? json_string(vhd_port_bridge(p)->name)
+					 : json_null(),
+		      "type", vhd_port_type_name(p->type), "state",
+		      vhd_port_up(p) ? "up" : "down");
 	if (o == NULL)
 		return NULL;
 	if (!detail) {
@@ -285,6 +351,8 @@ static json_t *port_json(const struct vhd_port *p, bool detail)
 		json_object_set_new(o, "numa_node",
 				    json_integer(up ? p->numa_node : -1));
 		json_object_set_new(o, "connects", json_integer(p->connects));
+	} else if (p->type == VHD_PORT_VXLAN || p->type == VHD_PORT_VTEP) {
+		vxlan_json(o, p, pc);
 	} else {
 		json_object_set_new(o, "devargs", json_string(pc->devargs));
 		json_object_set_new(o, "ethdev_port", json_integer(p->eth_id));
@@ -383,8 +451,9 @@ void vhd_cmd_port_list(struct vhd_ctl_req *req, int argc,
 
 	RTE_SET_USED(argc);
 	RTE_SET_USED(argv);
+	/* A vxlan port's remotes are in its own port show. */
 	for (uint16_t i = 0; i < vhd_running->n_ports; i++)
-		if (vhd_ports[i])
+		if (vhd_ports[i] && vhd_ports[i]->type != VHD_PORT_VTEP)
 			json_array_append_new(a,
 					      port_json(vhd_ports[i], false));
 	vhd_ctl_ok(req, a);
@@ -419,6 +488,8 @@ static void fdb_entries(json_t *a, const struct vhd_bridge *b)
 	for (uint32_t i = 0; f && i < f->n_ent; i++) {
 		const struct vhd_fdb_entry *e = &f->ent[i];
 		uint16_t port = __atomic_load_n(&e->port, __ATOMIC_ACQUIRE);
+		const struct vhd_port *vtep;
+		json_t *o;
 		uint8_t m[8];
 		char mac[RTE_ETHER_ADDR_FMT_SIZE];
 
@@ -427,14 +498,20 @@ static void fdb_entries(json_t *a, const struct vhd_bridge *b)
 		memcpy(m, &e->key, sizeof(m));
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
 			 m[0], m[1], m[2], m[3], m[4], m[5]);
-		json_array_append_new(
-		    a,
-		    json_pack("{s:s,s:i,s:s,s:s,s:o,s:b}", "bridge", b->name,
+		/* A remote's MAC: the vxlan port and the remote VTEP. */
+		vtep = vhd_ports[port]->type == VHD_PORT_VTEP
+			   ? vhd_ports[vhd_ports[port]->vx_parent]
+			   : NULL;
+		o = json_pack("{s:s,s:i,s:s,s:s,s:o,s:b}", "bridge", b->name,
 			      "vlan", (int)(e->key >> 48), "mac", mac, "port",
-			      vhd_ports[port]->name, "age",
+			      vtep ? vtep->name : vhd_ports[port]->name, "age",
 			      e->is_static ? json_null()
 					   : json_integer(vhd_clock - e->seen),
-			      "static", e->is_static));
+			      "static", e->is_static);
+		if (o && vtep)
+			json_object_set_new(
+			    o, "vtep", ip_json(vhd_ports[port]->vx_remote));
+		json_array_append_new(a, o);
 	}
 }
 
@@ -523,7 +600,11 @@ void vhd_cmd_fdb_add(struct vhd_ctl_req *req, int argc, const char *const *argv)
 	    (p = port_arg(req, argv[2])) == NULL ||
 	    vlan_arg(req, argc, argv, 3, &key, &vid) < 0)
 		return;
-	if (strcmp(vhd_bridges[p->bridge]->name, argv[0]) != 0) {
+	/* A vxlan port's remotes' MACs are learned (static ones: EVPN,
+	 * step 2). */
+	if (p->type == VHD_PORT_VXLAN || p->type == VHD_PORT_VTEP ||
+	    vhd_port_bridge(p) == NULL ||
+	    strcmp(vhd_port_bridge(p)->name, argv[0]) != 0) {
 		vhd_ctl_err(req, EINVAL, "port %s is not on bridge %s", p->name,
 			    argv[0]);
 		return;

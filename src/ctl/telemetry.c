@@ -132,21 +132,20 @@ static bool tel_key(const char *name, char key[VHD_NAME_MAX])
 static void port_stats_entry(const struct vhd_port *p, struct tel_sink *s,
 			     bool renamed)
 {
-	const struct vhd_bridge *b = p ? vhd_bridge_get(p->bridge) : NULL;
+	const struct vhd_bridge *b = p ? vhd_port_bridge(p) : NULL;
 	struct vhd_port_stats st = {0};
 	struct rte_eth_stats es = {0};
 	bool eth = p == NULL;
 
 	if (p) {
-		vhd_port_stats_sum(p->idx, &st);
+		vhd_port_stats_total(p, &st);
 		eth = p->type == VHD_PORT_ETH &&
 		      rte_eth_stats_get(p->eth_id, &es) == 0;
 	}
 	if (renamed)
 		sink_str(s, "name", p ? p->name : "");
 	sink_str(s, "bridge", b ? b->name : "");
-	sink_str(s, "type",
-		 p && p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
+	sink_str(s, "type", p ? vhd_port_type_name(p->type) : "ethdev");
 	/* Numeric, so that Telegraf makes it a field a graph can use. */
 	sink_u64(s, "up", p && vhd_port_up(p) ? 1 : 0);
 	sink_counters(s, &st);
@@ -196,7 +195,8 @@ static int cmd_port_stats_locked(const char *cmd, const char *params,
 		char key[VHD_NAME_MAX], other[VHD_NAME_MAX];
 		bool renamed;
 
-		if (p == NULL || n++ / per != page)
+		/* A vxlan port counts its remotes: not listed twice. */
+		if (p == NULL || p->type == VHD_PORT_VTEP || n++ / per != page)
 			continue;
 		renamed = tel_key(p->name, key);
 		/* A key another port has too: a port keyed by its own name
@@ -250,8 +250,11 @@ static int cmd_info_locked(const char *cmd, const char *params,
 	{
 		unsigned int n = 0, per = port_stats_per_page;
 
-		for (uint16_t i = 0; i < VHD_MAX_PORTS; i++)
-			n += vhd_port_get(i) != NULL;
+		for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
+			const struct vhd_port *p = vhd_port_get(i);
+
+			n += p != NULL && p->type != VHD_PORT_VTEP;
+		}
 		rte_tel_data_add_dict_u64(d, "ports", n);
 		rte_tel_data_add_dict_u64(d, "port_stats_page_size", per);
 		rte_tel_data_add_dict_u64(d, "port_stats_pages",
@@ -289,7 +292,7 @@ static int cmd_ports_locked(const char *cmd, const char *params,
 	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
 		struct vhd_port *p = vhd_port_get(i);
 
-		if (p)
+		if (p && p->type != VHD_PORT_VTEP)
 			rte_tel_data_add_array_string(d, p->name);
 	}
 	return 0;
@@ -306,12 +309,11 @@ static int cmd_port_locked(const char *cmd, const char *params,
 	RTE_SET_USED(cmd);
 	if (p == NULL)
 		return -EINVAL;
-	b = vhd_bridge_get(p->bridge);
-	vhd_port_stats_sum(p->idx, &s);
+	b = vhd_port_bridge(p);
+	vhd_port_stats_total(p, &s);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "name", p->name);
-	rte_tel_data_add_dict_string(
-	    d, "type", p->type == VHD_PORT_VHOST ? "vhost-user" : "ethdev");
+	rte_tel_data_add_dict_string(d, "type", vhd_port_type_name(p->type));
 	rte_tel_data_add_dict_string(d, "bridge", b ? b->name : "");
 	rte_tel_data_add_dict_string(d, "state",
 				     vhd_port_up(p) ? "up" : "down");
@@ -333,7 +335,7 @@ static int cmd_port_locked(const char *cmd, const char *params,
 		    __atomic_load_n(&p->guest_rxq.w[0], __ATOMIC_RELAXED));
 		rte_tel_data_add_dict_u64(d, "enabled_rxqs", n);
 		rte_tel_data_add_dict_u64(d, "connects", p->connects);
-	} else {
+	} else if (p->type == VHD_PORT_ETH) {
 		rte_tel_data_add_dict_u64(d, "ethdev_port", p->eth_id);
 		rte_tel_data_add_dict_u64(d, "rx_queues", p->n_rxq);
 		rte_tel_data_add_dict_u64(d, "tx_queues", p->n_txq);

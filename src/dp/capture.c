@@ -340,8 +340,8 @@ static void write_headers(struct vhd_capture *c, const char *port,
 	put(&b, link, sizeof(link));
 	put32(&b, 0); /* snaplen: none */
 	put_opt(&b, OPT_IF_NAME, port, (uint32_t)strlen(port));
-	snprintf(s, sizeof(s), "vhostd %s port %s",
-		 type == VHD_PORT_VHOST ? "vhost-user" : "ethdev", port);
+	snprintf(s, sizeof(s), "vhostd %s port %s", vhd_port_type_name(type),
+		 port);
 	put_opt(&b, OPT_IF_DESCRIPTION, s, (uint32_t)strlen(s));
 	put_opt(&b, OPT_IF_TSRESOL, &tsresol, sizeof(tsresol));
 	end_block(&b, true);

@@ -94,6 +94,11 @@ static inline uint16_t rx_and_switch(struct vhd_lcore *lc, struct vhd_port *p,
 	/* Super-frames: fewer at a time next poll (vhd.h, VHD_BURST_BIG). */
 	e->burst =
 	    unlikely(b.bytes > (uint64_t)n * VHD_BIG_FRAME) ? VHD_BURST_BIG : 0;
+	/* An underlay (no bridge): VXLAN's (dp/vxlan.c). */
+	if (unlikely(p->bridge == VHD_BRIDGE_NONE)) {
+		vhd_vxlan_input(lc, p, pkts, n);
+		return n;
+	}
 	br = vhd_bridge_get(p->bridge);
 	if (unlikely(br == NULL)) {
 		lc->stats[p->idx].drop[VHD_DROP_NO_DEST] += n;

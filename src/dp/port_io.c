@@ -36,6 +36,9 @@ const char *const vhd_drop_names[VHD_DROP_MAX] = {
     [VHD_DROP_MTU] = "drop_mtu",
     [VHD_DROP_POLICED] = "drop_policed",
     [VHD_DROP_BAD_OFFLOAD] = "drop_bad_offload",
+    [VHD_DROP_VXLAN] = "drop_vxlan",
+    [VHD_DROP_NOT_VXLAN] = "drop_not_vxlan",
+    [VHD_DROP_NO_NEIGH] = "drop_no_neigh",
 };
 
 static uint64_t bytes_of(struct rte_mbuf **pkts, uint16_t n)
@@ -303,6 +306,16 @@ static void tx_send(struct vhd_lcore *lc, struct vhd_port *p, uint16_t port,
 	struct vhd_capture *cap = __atomic_load_n(&p->cap, __ATOMIC_ACQUIRE);
 	uint16_t sent;
 
+	if (unlikely(p->type == VHD_PORT_VTEP)) {
+		uint64_t bytes;
+
+		/* Into the underlay's tx buffer: what it then drops is
+		 * counted there. */
+		sent = vhd_vxlan_encap(lc, p, pkts, n, &bytes);
+		lc->stats[port].tx_pkts += sent;
+		lc->stats[port].tx_bytes += bytes;
+		return;
+	}
 	if (p->type == VHD_PORT_VHOST) {
 		bool small = false;
 

@@ -530,6 +530,18 @@ static void print_human(const char *method, const json_t *r)
 		}
 		return;
 	}
+	/* A remote VTEP's column only where some MAC is behind one. */
+	if (strcmp(method, "fdb/show") == 0 && json_is_array(r)) {
+		static const char *const vx_keys[] = {"bridge", "vlan", "mac",
+						      "port",	"vtep", "age",
+						      "static", NULL};
+
+		json_array_foreach(r, i, e) if (json_object_get(e, "vtep"))
+		{
+			print_table(r, vx_keys);
+			return;
+		}
+	}
 	if (strcmp(method, "lcores") == 0 && json_is_array(r)) {
 		/* One row per queue, as OVS's pmd-rxq-show lists them. */
 		static const char *const keys[] = {
