@@ -47,6 +47,7 @@ STATS_KEYS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes",
               "drop_no_dest", "drop_invalid", "drop_not_ready",
               "drop_tx_full", "drop_vlan", "drop_no_mbuf",
               "drop_spoof", "drop_mtu", "drop_policed", "drop_bad_offload",
+              "drop_vxlan", "drop_not_vxlan", "drop_no_neigh",
               "rx_tso", "rx_csum_partial", "tx_segmented", "tx_segments",
               "tx_sw_csum"}
 

@@ -360,10 +360,21 @@ uint16_t vhd_vxlan_encap(struct vhd_lcore *lc, struct vhd_port *p,
 
 	*bytes = 0;
 	if (unlikely(up == NULL || !(nh & VHD_VX_NH_VALID))) {
-		st->drop[up ? VHD_DROP_NO_NEIGH : VHD_DROP_NOT_READY] += n;
-		for (uint16_t i = 0; i < n; i++)
-			rte_pktmbuf_free(pkts[i]);
-		if (up)
+		uint16_t dropped = 0;
+
+		/* What split horizon keeps from this tunnel is neither a
+		 * drop nor a reason to look for the next hop. */
+		for (uint16_t i = 0; i < n; i++) {
+			struct rte_mbuf *m = pkts[i];
+
+			if (!(m->ol_flags & vx_from_tunnel) ||
+			    *horizon(m) != p->vx_parent)
+				dropped++;
+			rte_pktmbuf_free(m);
+		}
+		st->drop[up ? VHD_DROP_NO_NEIGH : VHD_DROP_NOT_READY] +=
+		    dropped;
+		if (up && dropped)
 			arp_ask(lc, p, up);
 		return 0;
 	}
