@@ -378,9 +378,11 @@ static void upper(char *s)
 			*s = (char)(*s - 'a' + 'A');
 }
 
-/* ROWS (objects) as aligned columns: first the KEYS given, then any other
- * key of the first row. Numbers are right-aligned. */
-static void print_table(const json_t *rows, const char *const *keys)
+/* ROWS (objects) as aligned columns, each line INDENT spaces in: first the
+ * KEYS given, then any other key of the first row. Numbers are
+ * right-aligned. */
+static void print_table_at(const json_t *rows, const char *const *keys,
+			   int indent)
 {
 	const char *cols[64];
 	size_t ncols = 0, nrows = json_array_size(rows);
@@ -427,6 +429,7 @@ static void print_table(const json_t *rows, const char *const *keys)
 				width[j] = n;
 		}
 	for (size_t i = 0; i <= nrows; i++) {
+		printf("%*s", indent, "");
 		for (size_t j = 0; j < ncols; j++) {
 			const char *t = text[i * ncols + j];
 			int w = (int)width[j];
@@ -448,15 +451,29 @@ static void print_table(const json_t *rows, const char *const *keys)
 	free(text);
 }
 
-/* OBJ as "key: value" lines; an object inside is an indented block. */
+static void print_table(const json_t *rows, const char *const *keys)
+{
+	print_table_at(rows, keys, 0);
+}
+
+/* OBJ as "key: value" lines; an object inside is an indented block. A
+ * vxlan port's remotes are an indented table, one line per remote: on one
+ * line their counters would be a row of numbers without names. */
 static void print_kv(const json_t *obj, int indent)
 {
+	static const char *const remote_keys[] = {
+	    "ip",	  "mac",      "rx_packets",    "rx_bytes",
+	    "tx_packets", "tx_bytes", "drop_no_neigh", NULL};
 	const char *k;
 	json_t *v;
 
 	json_object_foreach((json_t *)obj, k, v)
 	{
-		if (json_is_object(v)) {
+		if (strcmp(k, "remotes") == 0 && json_is_array(v) &&
+		    json_is_object(json_array_get(v, 0))) {
+			printf("%*s%s:\n", indent, "", k);
+			print_table_at(v, remote_keys, indent + 2);
+		} else if (json_is_object(v)) {
 			printf("%*s%s:\n", indent, "", k);
 			print_kv(v, indent + 2);
 		} else {
