@@ -193,13 +193,16 @@ static uint16_t classify(const struct vhd_vxlan_map *map, struct rte_mbuf *m,
 static void to_bridge(struct vhd_lcore *lc, const struct vhd_port *up,
 		      uint16_t port, struct rte_mbuf **pkts, uint16_t n)
 {
-	struct vhd_port *p = vhd_port_get(port);
 	struct vhd_port_stats *st;
 	struct vhd_bridge *br;
 	struct vhd_burst b = {.plain = false, .offl = false};
+	struct vhd_port *p;
 
+	/* An empty run (the first, before any VTEP) has port NONE: not an
+	 * index to look up. */
 	if (n == 0)
 		return;
+	p = vhd_port_get(port);
 	if (unlikely(p == NULL || (br = vhd_bridge_get(p->bridge)) == NULL)) {
 		lc->stats[up->idx].drop[VHD_DROP_VXLAN] += n;
 		rte_pktmbuf_free_bulk(pkts, n);
@@ -288,8 +291,14 @@ static inline uint16_t flow_port(const struct rte_mbuf *m)
 {
 	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 	uint32_t len = rte_pktmbuf_data_len(m);
-	uint32_t h = rte_hash_crc(d, 2 * RTE_ETHER_ADDR_LEN, 0);
 	const struct rte_ether_hdr *eh = (const struct rte_ether_hdr *)d;
+	/* rte_hash_crc reads 8 bytes at a time: the frame's fields are
+	 * copied to aligned words first (headers sit at any offset). */
+	uint64_t w[4] = {0};
+	uint32_t h, w4;
+
+	memcpy(w, d, 2 * RTE_ETHER_ADDR_LEN);
+	h = rte_hash_crc(w, 2 * RTE_ETHER_ADDR_LEN, 0);
 
 	if (eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4) &&
 	    len >= RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr)) {
@@ -297,17 +306,21 @@ static inline uint16_t flow_port(const struct rte_mbuf *m)
 		    (const struct rte_ipv4_hdr *)(eh + 1);
 		uint32_t ihl = (uint32_t)(ip->version_ihl & 0xf) * 4;
 
-		h = rte_hash_crc(&ip->src_addr, 8, h);
+		memcpy(w, &ip->src_addr, 8);
+		h = rte_hash_crc_8byte(w[0], h);
 		if ((ip->next_proto_id == IPPROTO_TCP ||
 		     ip->next_proto_id == IPPROTO_UDP) &&
 		    !(ip->fragment_offset &
 		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG |
 			       RTE_IPV4_HDR_OFFSET_MASK)) &&
-		    len >= RTE_ETHER_HDR_LEN + ihl + 4)
-			h = rte_hash_crc((const uint8_t *)ip + ihl, 4, h);
+		    len >= RTE_ETHER_HDR_LEN + ihl + 4) {
+			memcpy(&w4, (const uint8_t *)ip + ihl, 4);
+			h = rte_hash_crc_4byte(w4, h);
+		}
 	} else if (eh->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6) &&
 		   len >= RTE_ETHER_HDR_LEN + 40) {
-		h = rte_hash_crc(d + RTE_ETHER_HDR_LEN + 8, 32, h);
+		memcpy(w, d + RTE_ETHER_HDR_LEN + 8, 32);
+		h = rte_hash_crc(w, 32, h);
 	}
 	return (uint16_t)(49152 + (h ^ (h >> 16)) % 16384);
 }
