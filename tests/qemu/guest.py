@@ -317,11 +317,15 @@ class Guest:
         self._reader.start()
         return self
 
+    def _read_chunk(self):
+        """The console's next bytes (b'' at its end): QEMU's stdout here;
+        a subclass may read another console (lvirt.DomainConsole)."""
+        return os.read(self.proc.stdout.fileno(), 65536)
+
     def _read_loop(self):
-        fd = self.proc.stdout.fileno()
         while True:
             try:
-                data = os.read(fd, 65536)
+                data = self._read_chunk()
             except OSError:
                 data = b''
             if not data:
