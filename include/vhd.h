@@ -161,9 +161,12 @@ struct vhd_port {
 	char path[PATH_MAX];
 	struct vhd_vlan vlan;	      /* vlan-mode, tag, trunks */
 	struct vhd_port_security sec; /* allowed-macs, mac-learn-limit */
-	uint32_t mtu;		      /* configured MTU, bytes */
-	uint32_t max_frame;	      /* mtu + Ethernet header: longer frames (4
-				       * more if tagged) are not sent, drop_mtu */
+	/* Nothing is learned from its frames: a VTEP of an EVPN vxlan port
+	 * (its remotes' MACs come from BGP, as Linux's nolearning). */
+	bool no_learn;
+	uint32_t mtu;	    /* configured MTU, bytes */
+	uint32_t max_frame; /* mtu + Ethernet header: longer frames (4
+			     * more if tagged) are not sent, drop_mtu */
 	char socket_group[VHD_GROUP_MAX]; /* vhost server: file's group */
 	uint32_t socket_mode;		  /* and mode */
 	bool iommu_support;		  /* vhost: VIRTIO_F_IOMMU_PLATFORM */
@@ -232,6 +235,11 @@ struct vhd_port {
 	uint64_t vx_arp_tsc;
 	/* An underlay: its tunnels (published like the tables, RCU). */
 	struct vhd_vxlan_map *vx_map;
+	/* Control thread: a VTEP on its way out (left out of its underlay's
+	 * table before its slot can be reused); an EVPN vxlan port's state
+	 * (ctl/evpn.c). */
+	bool vx_dying;
+	struct vhd_evpn *evpn;
 
 	rte_spinlock_t txq_lock[VHD_MAX_QUEUES];
 } __rte_cache_aligned;
@@ -505,6 +513,31 @@ void vhd_switch_clear(void);
  * vhd_tables_lock held. */
 struct vhd_port *vhd_port_find(const char *name);
 struct vhd_bridge *vhd_bridge_find(const char *name);
+/* VTEP sub-ports of vxlan port PARENT made and removed at run time (EVPN):
+ * add one for remote IP (network order), flooded to if FLOOD (its slot, or
+ * -ENOSPC, -ENOMEM); make one flooded to or not; remove one. */
+int vhd_switch_vtep_add(uint16_t parent, uint32_t ip, bool flood);
+int vhd_switch_vtep_flood(uint16_t slot, bool flood);
+void vhd_switch_vtep_del(uint16_t slot);
+
+/*
+ * ctl/evpn.c: BGP EVPN through FRR's zebra, over the Linux objects zebra
+ * watches and programs (a bridge with a VXLAN device and the vxlan port's
+ * `evpn` interface). Control thread only.
+ * start: check P's kernel objects (ERR says what is wrong: -ENODEV,
+ *   -EINVAL), then take the remotes and remote MACs zebra has installed;
+ * stop: withdraw P's local MACs (deletes what it wrote) and forget it;
+ * poll: apply what zebra changed since (non-blocking);
+ * tick: once a second, write the bridges' new local MACs and delete the
+ *   gone ones;
+ * json: port show's "evpn" object of P.
+ */
+struct vhd_port_conf;
+int vhd_evpn_start(struct vhd_port *p, const struct vhd_port_conf *pc,
+		   char *err, size_t errlen);
+void vhd_evpn_stop(struct vhd_port *p);
+void vhd_evpn_poll(void);
+void vhd_evpn_tick(void);
 
 /* bridge.c: where a packet is decided on. */
 struct vhd_bridge *vhd_bridge_create(const struct vhd_bridge_conf *bc,

@@ -112,6 +112,7 @@ struct vhd_port_security {
 /* VXLAN (RFC 7348): 50 bytes of outer Ethernet, IPv4, UDP and VXLAN. */
 #define VHD_VXLAN_OVERHEAD    50
 #define VHD_VXLAN_REMOTES_MAX 64
+#define VHD_IFNAME_MAX	      16 /* IFNAMSIZ: a Linux interface name + NUL */
 #define VHD_VXLAN_PORT_DEF    4789
 #define VHD_VXLAN_NAME_MAX    (VHD_NAME_MAX - 16) /* room for "/IP" */
 #define VHD_BRIDGE_NONE	      UINT16_MAX /* an underlay: in no bridge */
@@ -126,8 +127,16 @@ struct vhd_vxlan_conf {
 	uint8_t nh_mac[6];
 	uint16_t n_remotes;
 	uint32_t remote[VHD_VXLAN_REMOTES_MAX]; /* network order */
-	/* A VTEP sub-port: its vxlan port's slot and remote (index). */
-	uint16_t parent, remote_idx;
+	/* evpn = IFNAME (instead of remote): the remotes and their MACs
+	 * come from BGP EVPN through FRR's zebra, which programs the Linux
+	 * bridge IFNAME is a port of (ctl/evpn.c); "" without. */
+	char evpn[VHD_IFNAME_MAX];
+	/* A VTEP sub-port: its vxlan port's slot and remote address (network
+	 * order); no_flood: it gets no floods (an EVPN remote known from a
+	 * MAC route only, without its inclusive multicast route). */
+	uint16_t parent;
+	uint32_t vtep_ip;
+	bool no_flood;
 	bool mtu_given;
 };
 
@@ -263,9 +272,11 @@ int vhd_config_add_bridge(struct vhd_config *conf, const char *name, int argc,
 			  const char *const *argv, char *err, size_t errlen);
 int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
 			const char *const *argv, char *err, size_t errlen);
-/* A VTEP sub-port for remote R of the vxlan port in slot PARENT: a copy of
- * its config in a free slot, named "PARENT/IP"; the slot or -1. */
-int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint16_t r);
+/* A VTEP sub-port for remote IP (network order) of the vxlan port in slot
+ * PARENT, flooded to unless NO_FLOOD: a copy of its config in a free slot,
+ * named "PARENT/IP"; the slot or -1. */
+int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint32_t ip,
+			bool no_flood);
 /* Free slot I (its name becomes empty). */
 void vhd_config_del_bridge(struct vhd_config *conf, uint16_t i);
 void vhd_config_del_port(struct vhd_config *conf, uint16_t i);

@@ -9,7 +9,8 @@
  * position, so refreshing an entry is one plain store, made only when the
  * second changes. A freed slot's port is VHD_PORT_NONE, so a reader that
  * races with a new add sees "unknown" and floods, never a stale port.
- * Static entries (fdb/add) are never aged and never moved by learning.
+ * Static entries (fdb/add) are never aged and never moved by learning;
+ * EVPN ones are never aged (see VHD_FDB_EVPN).
  */
 #ifndef VHD_FDB_H
 #define VHD_FDB_H
@@ -26,9 +27,17 @@ struct vhd_fdb_entry {
 	uint64_t key;  /* MAC in the low 48 bits (as read from the frame) */
 	uint32_t seen; /* vhd_clock second of the last frame from it */
 	uint16_t port;
-	uint8_t is_static; /* written by the control thread */
+	uint8_t is_static; /* VHD_FDB_*: written by the control thread */
 	uint8_t pad;
 };
+
+/* An entry's kind (is_static): learned (ages, moves with its MAC), static
+ * (fdb/add: never ages, never moves), or from BGP EVPN (never ages; a frame
+ * from a port that learns moves it: the MAC moved here, and ctl/evpn.c
+ * advertises it). */
+#define VHD_FDB_DYNAMIC 0
+#define VHD_FDB_STATIC	1
+#define VHD_FDB_EVPN	2
 
 struct vhd_fdb {
 	struct rte_hash *h;
@@ -107,9 +116,20 @@ uint32_t vhd_fdb_age(struct vhd_fdb *f, uint32_t now, uint32_t aging);
  * ones too if STATICS; returns how many. Control thread only. */
 uint32_t vhd_fdb_flush(struct vhd_fdb *f, uint16_t port, bool statics);
 
-/* A static entry KEY -> PORT (an existing entry becomes static): 0, or
- * -ENOSPC when the table is full. Control thread only. */
-int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port);
+/* An entry KEY -> PORT of KIND (VHD_FDB_STATIC or VHD_FDB_EVPN; an
+ * existing entry becomes one): 0, or -ENOSPC when the table is full.
+ * Control thread only. */
+int vhd_fdb_set(struct vhd_fdb *f, uint64_t key, uint16_t port, uint8_t kind);
+
+static inline int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key,
+				     uint16_t port)
+{
+	return vhd_fdb_set(f, key, port, VHD_FDB_STATIC);
+}
+
+/* KEY's port and kind: 0, or -ENOENT. Control thread only. */
+int vhd_fdb_get(const struct vhd_fdb *f, uint64_t key, uint16_t *port,
+		uint8_t *kind);
 
 /* Remove KEY's entry: 0, or -ENOENT. Control thread only. */
 int vhd_fdb_del(struct vhd_fdb *f, uint64_t key);

@@ -4,7 +4,7 @@
 # Only what is missing is installed; apt is updated only then.
 set -eu
 pkgs="gcc libc6-dev pkg-config meson ninja-build libdpdk-dev dpdk-dev
-      libnuma-dev libsystemd-dev libmicrohttpd-dev python3 iproute2 ethtool util-linux clang-format libjansson-dev tcpdump ${VHD_EXTRA_PKGS:-}"
+      libnuma-dev libsystemd-dev libmnl-dev libmicrohttpd-dev python3 iproute2 ethtool util-linux clang-format libjansson-dev tcpdump ${VHD_EXTRA_PKGS:-}"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -792,8 +792,22 @@ static int parse_vxlan(struct ctx *c, const struct vhd_config *conf,
 	if ((vx->vni == 0 && get_str(c, "vni", NULL, buf, sizeof(buf))) ||
 	    get_str(c, "local-ip", NULL, buf, sizeof(buf)) ||
 	    get_ipv4(c, "local-ip", buf, &vx->local_ip) ||
-	    get_str(c, "underlay", NULL, vx->underlay, sizeof(vx->underlay)) ||
-	    get_str(c, "remote", NULL, buf, sizeof(buf)))
+	    get_str(c, "underlay", NULL, vx->underlay, sizeof(vx->underlay)))
+		return -1;
+	v = get(c, "evpn");
+	if (v) {
+		if (get(c, "remote"))
+			return bad(c, "evpn",
+				   "evpn and remote exclude each other (with "
+				   "evpn, BGP EVPN gives the remotes)");
+		if (*v == '\0' || strlen(v) >= sizeof(vx->evpn) ||
+		    strchr(v, '/') || strchr(v, ' '))
+			return bad(c, "evpn",
+				   "expected a Linux interface name (1-15 "
+				   "characters)");
+		snprintf(vx->evpn, sizeof(vx->evpn), "%s", v);
+		buf[0] = '\0';
+	} else if (get_str(c, "remote", NULL, buf, sizeof(buf)))
 		return -1;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -810,7 +824,7 @@ static int parse_vxlan(struct ctx *c, const struct vhd_config *conf,
 			return bad(c, "remote", "at most 64 remotes");
 		vx->remote[vx->n_remotes++] = ip;
 	}
-	if (vx->n_remotes == 0)
+	if (vx->n_remotes == 0 && !vx->evpn[0])
 		return bad(c, "remote", "no address given");
 	v = get(c, "next-hop-mac");
 	if (v) {
@@ -888,21 +902,11 @@ static int parse_port(struct ctx *c, const char *name, struct vhd_config *conf,
 	/* A vxlan port: no queues of its own, no policing (its frames come
 	 * through the underlay's), offloads always done before encapsulation.
 	 */
-	static const char *const vxlan_keys[] = {"type",
-						 "bridge",
-						 "vlan-mode",
-						 "tag",
-						 "trunks",
-						 "allowed-macs",
-						 "mac-learn-limit",
-						 "mtu",
-						 "vni",
-						 "local-ip",
-						 "underlay",
-						 "remote",
-						 "udp-port",
-						 "next-hop-mac",
-						 NULL};
+	static const char *const vxlan_keys[] = {
+	    "type",   "bridge",	      "vlan-mode",	 "tag",
+	    "trunks", "allowed-macs", "mac-learn-limit", "mtu",
+	    "vni",    "local-ip",     "underlay",	 "remote",
+	    "evpn",   "udp-port",     "next-hop-mac",	 NULL};
 #undef PORT_KEYS
 	char type[CFG_VALUE_LEN], br[CFG_VALUE_LEN];
 	uint32_t v;
@@ -1386,10 +1390,11 @@ int vhd_config_add_port(struct vhd_config *conf, const char *name, int argc,
 	return slot;
 }
 
-int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint16_t r)
+int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint32_t ip,
+			bool no_flood)
 {
 	struct vhd_port_conf *pc;
-	char ip[INET_ADDRSTRLEN], name[VHD_NAME_MAX];
+	char a[INET_ADDRSTRLEN], name[VHD_NAME_MAX];
 	int slot = free_slot(conf->ports[0].name, sizeof(conf->ports[0]),
 			     &conf->n_ports, VHD_MAX_PORTS);
 
@@ -1397,13 +1402,14 @@ int vhd_config_add_vtep(struct vhd_config *conf, uint16_t parent, uint16_t r)
 		return -1;
 	pc = &conf->ports[slot];
 	*pc = conf->ports[parent];
-	inet_ntop(AF_INET, &pc->vx.remote[r], ip, sizeof(ip));
+	inet_ntop(AF_INET, &ip, a, sizeof(a));
 	/* Fits: a vxlan port's name is short enough (parse_vxlan). */
-	snprintf(name, sizeof(name), "%s/%s", conf->ports[parent].name, ip);
+	snprintf(name, sizeof(name), "%s/%s", conf->ports[parent].name, a);
 	memcpy(pc->name, name, sizeof(pc->name));
 	pc->type = VHD_PORT_VTEP;
 	pc->vx.parent = parent;
-	pc->vx.remote_idx = r;
+	pc->vx.vtep_ip = ip;
+	pc->vx.no_flood = no_flood;
 	return slot;
 }
 
@@ -1558,6 +1564,8 @@ char *vhd_config_format(const struct vhd_config *c)
 				put(&t, "%s%s%s", k ? "," : "remote = ", ip,
 				    k + 1 == vx->n_remotes ? "\n" : "");
 			}
+			if (vx->evpn[0])
+				put(&t, "evpn = %s\n", vx->evpn);
 			if (vx->has_nh)
 				put(&t,
 				    "next-hop-mac = "

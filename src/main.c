@@ -256,6 +256,7 @@ static void control_loop(void)
 		vhd_capture_poll();
 		vhd_vhost_guard_poll();
 		vhd_vhost_poll();
+		vhd_evpn_poll();
 		vhd_notify_watchdog();
 		vhd_sched_poll();
 		__atomic_store_n(
@@ -268,6 +269,7 @@ static void control_loop(void)
 		for (uint16_t b = 0; b < VHD_MAX_BRIDGES; b++)
 			if (vhd_bridges[b])
 				vhd_bridge_age(vhd_bridges[b]);
+		vhd_evpn_tick();
 		vhd_sched_tick();
 	}
 }

@@ -229,6 +229,10 @@ static void port_remove(uint16_t slot)
 	if (p->type == VHD_PORT_VXLAN) {
 		struct vhd_port *up = vhd_ports[p->vx_underlay];
 
+		/* EVPN: its MACs withdrawn, and no more remotes from it. */
+		if (p->evpn)
+			vhd_evpn_stop(p);
+
 		while (up && vhd_vxlan_map_update(up, slot) < 0)
 			rte_delay_us_sleep(1000); /* out of memory: wait */
 		for (uint16_t i = 0; i < vhd_running->n_ports; i++)
@@ -301,8 +305,10 @@ static int vxlan_setup(struct vhd_port *p, const struct vhd_port_conf *pc,
 	p->vx_udp_be = rte_cpu_to_be_16(vx->udp_port);
 	p->vx_underlay = vx->underlay_slot;
 	p->vx_parent = pc->type == VHD_PORT_VTEP ? vx->parent : slot;
-	if (pc->type == VHD_PORT_VTEP)
-		p->vx_remote = vx->remote[vx->remote_idx];
+	if (pc->type == VHD_PORT_VTEP) {
+		p->vx_remote = vx->vtep_ip;
+		p->no_learn = vx->evpn[0] != '\0';
+	}
 	p->vx_static_nh = vx->has_nh;
 	if (vx->has_nh) {
 		memcpy(&p->vx_nh, vx->nh_mac, sizeof(vx->nh_mac));
@@ -325,7 +331,8 @@ static int vxlan_start(struct vhd_port *p, uint16_t slot, char *err,
 	int rc = 0;
 
 	for (uint16_t r = 0; r < pc->vx.n_remotes && rc == 0; r++) {
-		int v = vhd_config_add_vtep(vhd_running, slot, r);
+		int v = vhd_config_add_vtep(vhd_running, slot, pc->vx.remote[r],
+					    false);
 
 		if (v < 0) {
 			snprintf(err, errlen, "port %s: more than %d ports",
@@ -339,7 +346,65 @@ static int vxlan_start(struct vhd_port *p, uint16_t slot, char *err,
 	if (rc == 0)
 		rc = vhd_vxlan_map_update(vhd_ports[p->vx_underlay],
 					  VHD_PORT_NONE);
+	/* EVPN: the remotes BGP knows of now, and from here on. */
+	if (rc == 0 && pc->vx.evpn[0]) {
+		rc = vhd_evpn_start(p, pc, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	return rc;
+}
+
+int vhd_switch_vtep_add(uint16_t parent, uint32_t ip, bool flood)
+{
+	char err[256];
+	int v = vhd_config_add_vtep(vhd_running, parent, ip, !flood), rc;
+	struct vhd_port *p = vhd_ports[parent];
+
+	if (v < 0)
+		return -ENOSPC;
+	rc = port_start((uint16_t)v, err, sizeof(err));
+	if (rc < 0) {
+		if (vhd_ports[v] == NULL)
+			vhd_config_del_port(vhd_running, (uint16_t)v);
+		VHD_LOG(ERR, port, "%s", err);
+		return rc;
+	}
+	rc = vhd_vxlan_map_update(vhd_ports[p->vx_underlay], VHD_PORT_NONE);
+	if (rc < 0) {
+		vhd_switch_vtep_del((uint16_t)v);
+		return rc;
+	}
+	return v;
+}
+
+int vhd_switch_vtep_flood(uint16_t slot, bool flood)
+{
+	struct vhd_port_conf *pc = &vhd_running->ports[slot];
+	struct vhd_bridge *br = vhd_bridges[pc->bridge];
+	int rc;
+
+	if (pc->vx.no_flood == !flood)
+		return 0;
+	rc = set_member(br, slot, flood);
+	if (rc == 0)
+		pc->vx.no_flood = !flood;
+	return rc;
+}
+
+void vhd_switch_vtep_del(uint16_t slot)
+{
+	struct vhd_port *p = vhd_ports[slot], *up;
+
+	/* Out of the underlay's table first: no frame decapsulated after
+	 * the grace period names this slot, which a new port may reuse. */
+	if (p != NULL) {
+		p->vx_dying = true;
+		up = vhd_ports[p->vx_underlay];
+		while (up && vhd_vxlan_map_update(up, VHD_PORT_NONE) < 0)
+			rte_delay_us_sleep(1000); /* out of memory: wait */
+	}
+	port_remove(slot);
 }
 
 /* A vhost-user path that names, however spelled, the control socket or
@@ -411,8 +476,10 @@ static int port_start(uint16_t slot, char *err, size_t errlen)
 	const struct vhd_port_conf *pc = &vhd_running->ports[slot];
 	struct vhd_bridge *br =
 	    pc->bridge == VHD_BRIDGE_NONE ? NULL : vhd_bridges[pc->bridge];
-	/* An underlay and a vxlan port (its remotes are) are no members. */
-	bool member = br != NULL && pc->type != VHD_PORT_VXLAN;
+	/* An underlay and a vxlan port (its remotes are) are no members,
+	 * nor an EVPN remote not to flood to. */
+	bool member = br != NULL && pc->type != VHD_PORT_VXLAN &&
+		      !(pc->type == VHD_PORT_VTEP && pc->vx.no_flood);
 	struct vhd_port *p;
 	int rc;
 

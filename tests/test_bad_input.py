@@ -37,8 +37,12 @@ def conf(t, name, text):
 
 
 def base(t, prefix, port_text):
+    # A control socket of the test's own: the default one is in
+    # /run/vhostd, which vhostd creates (and the test would leave behind)
+    # before it finds the bad port.
     return ("[vhostd]\nlcores = 1\nfile-prefix = %s\nsocket-mem = 64\n"
-            "[bridge br0]\n[port p]\n%sbridge = br0\n" % (prefix, port_text))
+            "control = %s\n[bridge br0]\n[port p]\n%sbridge = br0\n" % (
+                prefix, t.path("refused.ctl"), port_text))
 
 
 def test_bad_input(t):
@@ -93,7 +97,8 @@ def test_bad_input(t):
                ).start()
     c = conf(t, "inuse.conf", base(t, t.prefix("y"), "type = vhost-user\n"
                                    "path = %s\n" % t.path("a.sock")))
-    refuses([VHOSTD, "--config", c], "in use by another process")
+    refuses([VHOSTD, "--config", c], "%s: in use by another process" %
+            t.path("a.sock"))
     check(d.proc.poll() is None, "the first vhostd died")
 
     # Garbage on a vhost-user socket: vhostd drops that connection and

@@ -391,6 +391,39 @@ static void test_errors(void)
 		":7:", "socket-group: only for mode = server");
 }
 
+/* A vxlan port with evpn instead of remote: parsed, exclusive, saved. */
+static void test_evpn(void)
+{
+	static const char *vx =
+	    "[bridge b]\n"
+	    "[port up]\ntype = ethdev\ndevargs = net_null0\n"
+	    "[port vx]\ntype = vxlan\nbridge = b\nvni = 100\n"
+	    "local-ip = 10.98.0.1\nunderlay = up\n";
+	char buf[1024];
+	char *text;
+
+	snprintf(buf, sizeof(buf), "%sevpn = vhd100\n", vx);
+	EXPECT(load(buf) == 0, "evpn: %s", err);
+	EXPECT(strcmp(conf.ports[1].vx.evpn, "vhd100") == 0 &&
+		   conf.ports[1].vx.n_remotes == 0,
+	       "evpn '%s', %u remotes", conf.ports[1].vx.evpn,
+	       conf.ports[1].vx.n_remotes);
+	text = vhd_config_format(&conf);
+	EXPECT(text && strstr(text, "evpn = vhd100\n") &&
+		   !strstr(text, "remote ="),
+	       "saved: %s", text ? text : "(null)");
+	free(text);
+	snprintf(buf, sizeof(buf), "%sevpn = vhd100\nremote = 10.98.0.2\n", vx);
+	refused(buf, "evpn and remote", "[port vx] evpn", "exclude each other");
+	snprintf(buf, sizeof(buf), "%sevpn = a-name-of-16-char\n", vx);
+	refused(buf, "evpn name too long", "[port vx] evpn",
+		"Linux interface name");
+	snprintf(buf, sizeof(buf), "%sevpn = a/b\n", vx);
+	refused(buf, "evpn name with a slash", "[port vx] evpn",
+		"Linux interface name");
+	refused(vx, "neither evpn nor remote", "[port vx] remote", NULL);
+}
+
 static void test_missing_file(void)
 {
 	EXPECT(vhd_config_load("/nonexistent/vhostd.conf", &conf, err,
@@ -627,6 +660,7 @@ int main(void)
 	UNIT_CASE(test_police);
 	UNIT_CASE(test_cpus);
 	UNIT_CASE(test_errors);
+	UNIT_CASE(test_evpn);
 	UNIT_CASE(test_sched_keys);
 	UNIT_CASE(test_many_ports);
 	UNIT_CASE(test_missing_file);

@@ -3,6 +3,7 @@
  * test_fdb.c: the forwarding table: learn, look up, move between ports,
  * age, flush, and a full table. Runs the EAL without hugepages.
  */
+#include <errno.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -114,6 +115,44 @@ static void test_move(void)
 	EXPECT(vhd_fdb_gen(&f) != gen, "a move changes the generation");
 	EXPECT(st.moved == 1 && st.learned == 1, "moved %lu", st.moved);
 	EXPECT(vhd_fdb_count(&f) == 1, "still one entry");
+	vhd_fdb_free(&f);
+}
+
+/* An EVPN entry (a remote MAC from BGP): never aged, not counted for its
+ * port; a learn moves it (the MAC came to a local port) and makes it a
+ * learned entry, counted and aged from then on; a static one never moves. */
+static void test_evpn_kind(void)
+{
+	struct vhd_fdb f;
+	struct vhd_bridge_stats st = {0};
+	uint64_t k = key(11), s = key(12);
+	uint16_t port;
+	uint8_t kind;
+
+	EXPECT(vhd_fdb_create(&f, "t_evpn", 1024, rcu) == 0, "create");
+	EXPECT(vhd_fdb_set(&f, k, 9, VHD_FDB_EVPN) == 0, "set evpn");
+	EXPECT(vhd_fdb_get(&f, k, &port, &kind) == 0 && port == 9 &&
+		   kind == VHD_FDB_EVPN,
+	       "evpn entry: port %u kind %u", port, kind);
+	EXPECT(vhd_fdb_port_count(&f, 9) == 0, "evpn counts for no port");
+	EXPECT(vhd_fdb_age(&f, 1000, 5) == 0, "evpn never ages");
+	EXPECT(vhd_fdb_flush(&f, VHD_PORT_NONE, false) == 0,
+	       "flush of learned entries keeps evpn");
+	vhd_fdb_learn(&f, &k, 1, 3, 0, 1000, &st);
+	EXPECT(lookup1(&f, k) == 3, "a learn moves an evpn entry");
+	EXPECT(vhd_fdb_get(&f, k, &port, &kind) == 0 && kind == VHD_FDB_DYNAMIC,
+	       "moved: learned now (kind %u)", kind);
+	EXPECT(vhd_fdb_port_count(&f, 3) == 1 && vhd_fdb_port_count(&f, 9) == 0,
+	       "counted for its new port only");
+	EXPECT(st.moved == 1, "a move: %lu", st.moved);
+	EXPECT(vhd_fdb_set(&f, k, 9, VHD_FDB_EVPN) == 0 &&
+		   vhd_fdb_port_count(&f, 3) == 0,
+	       "back to evpn: no longer counted");
+	EXPECT(vhd_fdb_set(&f, s, 9, VHD_FDB_STATIC) == 0, "set static");
+	vhd_fdb_learn(&f, &s, 1, 3, 0, 1000, &st);
+	EXPECT(lookup1(&f, s) == 9, "a static entry does not move");
+	EXPECT(vhd_fdb_get(&f, key(13), &port, &kind) == -ENOENT, "absent");
+	EXPECT(vhd_fdb_del(&f, k) == 0 && vhd_fdb_count(&f) == 1, "del");
 	vhd_fdb_free(&f);
 }
 
@@ -288,6 +327,7 @@ int main(int argc, char **argv)
 	UNIT_CASE(test_learn_lookup);
 	UNIT_CASE(test_repeat_in_burst);
 	UNIT_CASE(test_move);
+	UNIT_CASE(test_evpn_kind);
 	UNIT_CASE(test_age);
 	UNIT_CASE(test_flush);
 	UNIT_CASE(test_full);

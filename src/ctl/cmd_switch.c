@@ -282,15 +282,17 @@ static void vxlan_json(json_t *o, const struct vhd_port *p,
 		vhd_port_stats_sum(i, &s);
 		json_array_append_new(
 		    a,
-		    json_pack("{s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I}", "name",
+		    json_pack("{s:s,s:o,s:o,s:b,s:I,s:I,s:I,s:I,s:I}", "name",
 			      r->name, "ip", ip_json(r->vx_remote), "mac",
-			      nh_json(r), "rx_packets", (json_int_t)s.rx_pkts,
-			      "rx_bytes", (json_int_t)s.rx_bytes, "tx_packets",
+			      nh_json(r), "flood", !c->vx.no_flood,
+			      "rx_packets", (json_int_t)s.rx_pkts, "rx_bytes",
+			      (json_int_t)s.rx_bytes, "tx_packets",
 			      (json_int_t)s.tx_pkts, "tx_bytes",
 			      (json_int_t)s.tx_bytes, "drop_no_neigh",
 			      (json_int_t)s.drop[VHD_DROP_NO_NEIGH]));
 	}
 	json_object_set_new(o, "remotes", a);
+	json_object_set_new(o, "evpn", vhd_evpn_json(p));
 }
 
 static json_t *port_json(const struct vhd_port *p, bool detail)
@@ -502,12 +504,14 @@ static void fdb_entries(json_t *a, const struct vhd_bridge *b)
 		vtep = vhd_ports[port]->type == VHD_PORT_VTEP
 			   ? vhd_ports[vhd_ports[port]->vx_parent]
 			   : NULL;
-		o = json_pack("{s:s,s:i,s:s,s:s,s:o,s:b}", "bridge", b->name,
-			      "vlan", (int)(e->key >> 48), "mac", mac, "port",
-			      vtep ? vtep->name : vhd_ports[port]->name, "age",
+		o = json_pack("{s:s,s:i,s:s,s:s,s:o,s:b,s:b}", "bridge",
+			      b->name, "vlan", (int)(e->key >> 48), "mac", mac,
+			      "port", vtep ? vtep->name : vhd_ports[port]->name,
+			      "age",
 			      e->is_static ? json_null()
 					   : json_integer(vhd_clock - e->seen),
-			      "static", e->is_static);
+			      "static", e->is_static == VHD_FDB_STATIC, "evpn",
+			      e->is_static == VHD_FDB_EVPN);
 		if (o && vtep)
 			json_object_set_new(
 			    o, "vtep", ip_json(vhd_ports[port]->vx_remote));
@@ -600,8 +604,7 @@ void vhd_cmd_fdb_add(struct vhd_ctl_req *req, int argc, const char *const *argv)
 	    (p = port_arg(req, argv[2])) == NULL ||
 	    vlan_arg(req, argc, argv, 3, &key, &vid) < 0)
 		return;
-	/* A vxlan port's remotes' MACs are learned (static ones: EVPN,
-	 * step 2). */
+	/* A vxlan port's remotes' MACs are learned, or come from EVPN. */
 	if (p->type == VHD_PORT_VXLAN || p->type == VHD_PORT_VTEP ||
 	    vhd_port_bridge(p) == NULL ||
 	    strcmp(vhd_port_bridge(p)->name, argv[0]) != 0) {

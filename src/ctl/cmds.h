@@ -21,6 +21,10 @@ vhd_ctl_fn vhd_cmd_config_show, vhd_cmd_config_save;
 struct vhd_port_stats;
 json_t *vhd_port_stats_json(const struct vhd_port_stats *s);
 
+/* evpn.c: port show's "evpn" object of vxlan port P (null without). */
+struct vhd_port;
+json_t *vhd_evpn_json(const struct vhd_port *p);
+
 /* cmd_stats.c: counters, lcore and rx queue load, rebalance. */
 vhd_ctl_fn vhd_cmd_stats, vhd_cmd_stats_clear, vhd_cmd_lcores,
     vhd_cmd_rxq_rebalance;

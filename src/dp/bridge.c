@@ -200,6 +200,8 @@ static inline void learn(struct vhd_lcore *lc, struct vhd_bridge *br,
 		mo->src_seen = vhd_clock;
 	}
 	ip = vhd_port_get(in_port);
+	if (unlikely(ip && ip->no_learn))
+		return;
 	vhd_fdb_learn(br->fdb, us, ks, in_port, ip ? ip->sec.learn_limit : 0,
 		      vhd_clock, &lc->brstats[br->idx]);
 }

@@ -127,8 +127,9 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 				e->seen = now;
 			if (unlikely(e->port != port)) {
 				uint16_t was = e->port;
+				uint8_t kind = e->is_static;
 
-				if (e->is_static)
+				if (kind == VHD_FDB_STATIC)
 					continue;
 				if (!port_take(f, port, limit)) {
 					st->learn_limited++;
@@ -143,7 +144,12 @@ void vhd_fdb_learn(struct vhd_fdb *f, const uint64_t *keys, uint32_t n,
 					port_give(f, port);
 					continue;
 				}
-				port_give(f, was);
+				/* An EVPN entry counted for no port; the MAC
+				 * moved here, the entry is learned now. */
+				if (kind == VHD_FDB_EVPN)
+					e->is_static = VHD_FDB_DYNAMIC;
+				else
+					port_give(f, was);
 				if (was != VHD_PORT_NONE) {
 					st->moved++;
 					__atomic_add_fetch(&f->gen, 1,
@@ -236,7 +242,7 @@ static void fdb_del(struct vhd_fdb *f, struct vhd_fdb_entry *e)
 	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
 }
 
-int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port)
+int vhd_fdb_set(struct vhd_fdb *f, uint64_t key, uint16_t port, uint8_t kind)
 {
 	int32_t pos = rte_hash_lookup(f->h, &key);
 	struct vhd_fdb_entry *e;
@@ -256,9 +262,10 @@ int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port)
 	/* Static first: a learner that sees the new port leaves it. */
 	e = &f->ent[pos];
 	if (e->is_static) {
+		e->is_static = kind;
 		__atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
 	} else {
-		e->is_static = 1;
+		e->is_static = kind;
 		/* A dynamic entry made static no longer counts for its
 		 * port (a learner may still move it once: give back what
 		 * the exchange saw). */
@@ -268,6 +275,18 @@ int vhd_fdb_add_static(struct vhd_fdb *f, uint64_t key, uint16_t port)
 	e->seen = 0;
 	__atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&f->gen, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vhd_fdb_get(const struct vhd_fdb *f, uint64_t key, uint16_t *port,
+		uint8_t *kind)
+{
+	int32_t pos = rte_hash_lookup(f->h, &key);
+
+	if (pos < 0 || f->ent[pos].port == VHD_PORT_NONE)
+		return -ENOENT;
+	*port = f->ent[pos].port;
+	*kind = f->ent[pos].is_static;
 	return 0;
 }
 

@@ -490,7 +490,7 @@ int vhd_vxlan_map_update(struct vhd_port *up, uint16_t except)
 	for (uint16_t i = 0; i < VHD_MAX_PORTS; i++) {
 		const struct vhd_port *p = vhd_ports[i];
 
-		n += p && p->type == VHD_PORT_VTEP &&
+		n += p && p->type == VHD_PORT_VTEP && !p->vx_dying &&
 		     p->vx_underlay == up->idx && p->vx_parent != except;
 	}
 	map = rte_zmalloc("vhd_vxlan_map", sizeof(*map) + n * sizeof(map->e[0]),
@@ -502,7 +502,7 @@ int vhd_vxlan_map_update(struct vhd_port *up, uint16_t except)
 		struct vhd_vxlan_ent *e;
 		bool known = false;
 
-		if (p == NULL || p->type != VHD_PORT_VTEP ||
+		if (p == NULL || p->type != VHD_PORT_VTEP || p->vx_dying ||
 		    p->vx_underlay != up->idx || p->vx_parent == except)
 			continue;
 		e = &map->e[map->n++];

@@ -547,17 +547,28 @@ static void print_human(const char *method, const json_t *r)
 		}
 		return;
 	}
-	/* A remote VTEP's column only where some MAC is behind one. */
+	/* A remote VTEP's column only where some MAC is behind one; an
+	 * entry from BGP EVPN says so in STATIC (neither learned nor
+	 * static). */
 	if (strcmp(method, "fdb/show") == 0 && json_is_array(r)) {
 		static const char *const vx_keys[] = {"bridge", "vlan", "mac",
 						      "port",	"vtep", "age",
 						      "static", NULL};
+		json_t *rows = json_deep_copy(r);
+		bool vtep = false;
 
-		json_array_foreach(r, i, e) if (json_object_get(e, "vtep"))
+		json_array_foreach(rows, i, e)
 		{
-			print_table(r, vx_keys);
-			return;
+			vtep |= json_object_get(e, "vtep") != NULL;
+			if (json_is_true(json_object_get(e, "evpn")))
+				json_object_set_new(e, "static",
+						    json_string("evpn"));
+			json_object_del(e, "evpn");
 		}
+		if (rows)
+			print_table(rows, vtep ? vx_keys : tables[2].keys);
+		json_decref(rows);
+		return;
 	}
 	if (strcmp(method, "lcores") == 0 && json_is_array(r)) {
 		/* One row per queue, as OVS's pmd-rxq-show lists them. */
