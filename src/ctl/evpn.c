@@ -501,6 +501,10 @@ static void mac_eval(struct vhd_evpn *e, uint64_t key, struct evpn_mac *m)
 		if (left)
 			left->macs--;
 	}
+	/* A static entry (fdb add) is the operator's: BGP does not move it. */
+	if (want && vhd_fdb_get(f, key | e->vlan, &port, &kind) == 0 &&
+	    kind == VHD_FDB_STATIC)
+		want = 0;
 	if (want && (v = vtep_get(e, want, false)) != NULL) {
 		if (vhd_fdb_set(f, key | e->vlan, v->slot, VHD_FDB_EVPN) < 0) {
 			nl_error(e, "remote MAC: bridge MAC table", ENOSPC);
