@@ -52,11 +52,8 @@ sys.path.insert(0, HERE)
 from vhdtest import (Vhostd, check, run, wait_stable,  # noqa: E402
                      wait_until)
 import guest  # noqa: E402
-from qtest import boot, ping  # noqa: E402
-# The endpoint's TCP helper and the guest's listener, as the offload test
-# runs them (one copy of the nc and md5 subtleties).
-from test_qemu_offload import (ENDPOINT, guest_listen, guest_sum,  # noqa
-                               ns_spawn, result)
+from qtest import (ENDPOINT, boot, guest_listen, guest_sum,  # noqa: E402
+                   ns_spawn, ping, result)
 
 SIZE = 16 << 20
 VNI = 100
