@@ -450,6 +450,15 @@ static void vtep_flood(struct vhd_evpn *e, uint32_t ip, bool flood)
 
 /* ------------------------------------------------------------ MACs */
 
+/* A key rte_hash_iterate gave (copied: no alignment assumed). */
+static inline uint64_t key_at(const void *k)
+{
+	uint64_t key;
+
+	memcpy(&key, k, sizeof(key));
+	return key;
+}
+
 static struct evpn_mac *mac_get(struct vhd_evpn *e, uint64_t key, bool make)
 {
 	int32_t pos = rte_hash_lookup(e->macs, &key);
@@ -664,7 +673,7 @@ static int resync(struct vhd_evpn *e)
 			m->written = true;
 			e->local_macs++;
 		}
-		mac_eval(e, *(const uint64_t *)k, m);
+		mac_eval(e, key_at(k), m);
 	}
 	for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++) {
 		struct evpn_vtep *v = &e->vtep[i];
@@ -748,7 +757,7 @@ static void write_local(struct vhd_evpn *e)
 	}
 	while ((pos = rte_hash_iterate(e->macs, &k, &d, &it)) >= 0) {
 		struct evpn_mac *m = &e->mac[pos];
-		uint64_t key = *(const uint64_t *)k;
+		uint64_t key = key_at(k);
 		int rc;
 
 		if (!m->written || m->mark == e->tick)
@@ -833,7 +842,7 @@ void vhd_evpn_poll(void)
 				e->mac[pos].self_ip = 0;
 				e->mac[pos].master = 0;
 				e->mac[pos].written = false;
-				mac_eval(e, *(const uint64_t *)k, &e->mac[pos]);
+				mac_eval(e, key_at(k), &e->mac[pos]);
 			}
 			e->local_macs = 0;
 			for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++)
@@ -940,7 +949,7 @@ void vhd_evpn_stop(struct vhd_port *p)
 	 * port's sub-ports (switch.c). */
 	while ((pos = rte_hash_iterate(e->macs, &k, &d, &it)) >= 0)
 		if (e->bound && e->mac[pos].written)
-			write_mac(e, *(const uint64_t *)k, true);
+			write_mac(e, key_at(k), true);
 	for (pp = &evpns; *pp; pp = &(*pp)->next)
 		if (*pp == e) {
 			*pp = e->next;
