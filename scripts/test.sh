@@ -5,8 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 # What only the tests need: the package build and its check, libvirt,
-# Prometheus (promtool and a server that scrapes vhostctl metrics).
-VHD_EXTRA_PKGS="debhelper dpkg-dev lintian libvirt-daemon-system libvirt-clients bash-completion prometheus ${VHD_EXTRA_PKGS:-}" \
+# Prometheus (promtool and a server that scrapes vhostctl metrics), FRR
+# (zebra and bgpd: the EVPN peer).
+VHD_EXTRA_PKGS="debhelper dpkg-dev lintian libvirt-daemon-system libvirt-clients bash-completion prometheus frr ${VHD_EXTRA_PKGS:-}" \
 	sh scripts/install-deps.sh || exit 1
 sh scripts/hugepages.sh 1024 || exit 1
 
