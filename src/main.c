@@ -12,7 +12,9 @@
  * destroy_device's grace period is then immediate; ethdevs stopped) and the
  * mempool must be whole again.
  */
+#include <dirent.h>
 #include <getopt.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -241,6 +243,38 @@ static unsigned int pool_size(const struct vhd_config *c)
 	return n;
 }
 
+/*
+ * The hugepage files of PREFIX in every hugetlbfs mount, unlinked (after
+ * rte_eal_cleanup). DPDK 22.11 leaves the pages its memzones hold (an
+ * ethdev's data, for one) mapped to files until the process ends, and the
+ * files stay after it: their pages stay reserved until the next start with
+ * the same prefix. Only this process (the primary) uses them; a secondary
+ * still attached keeps its mapping.
+ */
+static void hugepage_files_remove(const char *prefix)
+{
+	FILE *m = setmntent("/proc/mounts", "r");
+	size_t n = strlen(prefix);
+	struct mntent *me;
+
+	if (m == NULL)
+		return;
+	while ((me = getmntent(m)) != NULL) {
+		DIR *d;
+		struct dirent *de;
+
+		if (strcmp(me->mnt_type, "hugetlbfs") != 0 ||
+		    (d = opendir(me->mnt_dir)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, prefix, n) == 0 &&
+			    strncmp(de->d_name + n, "map_", 4) == 0)
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
+	endmntent(m);
+}
+
 /* The control thread's loop: the control socket (every change to the
  * switch is made from here), captures, the rx schedule as guests' queues
  * come and go, and once a second the clock, FDB aging and the load
@@ -421,16 +455,22 @@ int main(int argc, char **argv)
 		if (vhd_ports[i] && vhd_ports[i]->type == VHD_PORT_VHOST)
 			print_attach_hint(vhd_ports[i]);
 	if (!vhd_quit) {
+		uint16_t n_ports = 0;
+
+		/* The config's ports, not a vxlan port's remotes. */
+		for (uint16_t i = 0; i < conf.n_ports; i++)
+			n_ports += conf.ports[i].name[0] &&
+				   conf.ports[i].type != VHD_PORT_VTEP;
 		printf("vhostd %s ready: %u port(s), %u bridge(s), %u datapath "
 		       "lcore(s); control: vhostctl --socket %s\n",
-		       VHD_VERSION, conf.n_ports, conf.n_bridges, vhd_n_lcores,
+		       VHD_VERSION, n_ports, conf.n_bridges, vhd_n_lcores,
 		       conf.control);
 		fflush(stdout);
 		/* Type=notify: systemd starts what depends on vhostd only now,
 		 * with every socket of the config open. A no-op outside
 		 * systemd (no NOTIFY_SOCKET). */
 		sd_notifyf(0, "READY=1\nSTATUS=%u port(s), %u bridge(s)",
-			   conf.n_ports, conf.n_bridges);
+			   n_ports, conf.n_bridges);
 		rc = EXIT_SUCCESS;
 		control_loop();
 		sd_notify(0, "STOPPING=1");
@@ -449,8 +489,10 @@ out:
 		vhd_lcore_free(&vhd_lcores[l]);
 	vhd_pools_free();
 	rte_free(vhd_rcu);
-	if (eal_up)
+	if (eal_up) {
 		rte_eal_cleanup();
+		hugepage_files_remove(conf.file_prefix);
+	}
 out_args:
 	vhd_log_close();
 	for (int i = 0; i < eal.n; i++)

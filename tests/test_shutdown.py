@@ -3,6 +3,7 @@
 """SIGTERM and SIGINT under traffic: vhostd exits 0 promptly, closes its
 ports, removes its server sockets and has every mbuf back; the guests live
 on."""
+import glob
 import os
 import signal
 import sys
@@ -15,7 +16,11 @@ from vhdtest import Guest, Vhostd, check, run, wait_until  # noqa: E402
 def one(t, sig, tag):
     vh = lambda n: {"type": "vhost-user", "bridge": "br0",  # noqa: E731
                     "path": t.path("%s%s.sock" % (tag, n))}
-    d = Vhostd(t, {"br0": {}}, {"a": vh("a"), "b": vh("b")})
+    # An ethdev too: its data holds hugepages until exit (the files must
+    # go then all the same).
+    d = Vhostd(t, {"br0": {}}, {"a": vh("a"), "b": vh("b"), "n": {
+        "type": "ethdev", "bridge": "br0",
+        "devargs": "net_null_%s,no-rx=1" % tag}})
     d.conf_tag = tag
     d.start()
     ga = Guest(t, tag + "a", t.path(tag + "a.sock"), mode="txonly",
@@ -35,6 +40,8 @@ def one(t, sig, tag):
     for n in ("a", "b"):
         check(not os.path.exists(t.path(tag + n + ".sock")),
               "socket %s left behind" % n)
+    left = glob.glob("/dev/hugepages/%smap_*" % d.prefix)
+    check(not left, "hugepage files left behind: %s" % left)
     check(ga.alive() and gb.alive(), "a guest died with vhostd")
     ga.kill()
     gb.kill()

@@ -292,7 +292,8 @@ static void vxlan_json(json_t *o, const struct vhd_port *p,
 			      (json_int_t)s.drop[VHD_DROP_NO_NEIGH]));
 	}
 	json_object_set_new(o, "remotes", a);
-	json_object_set_new(o, "evpn", vhd_evpn_json(p));
+	if (p->evpn)
+		json_object_set_new(o, "evpn", vhd_evpn_json(p));
 }
 
 static json_t *port_json(const struct vhd_port *p, bool detail)

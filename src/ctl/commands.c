@@ -22,7 +22,8 @@ const struct vhd_ctl_cmd vhd_ctl_cmds[] = {
      "[tag=N] [trunks=L] [allowed-macs=MAC,MAC] [mac-learn-limit=N] [mtu=N] "
      "[ingress-rate-kbps=N] [ingress-burst-kbytes=N] [rxq-affinity=Q:CPU,...] "
      "[offloads=no] | NAME bridge=B type=vxlan vni=N local-ip=A underlay=P "
-     "remote=IP[,IP...] [udp-port=4789] [next-hop-mac=MAC] [mtu=N]; "
+     "remote=IP[,IP...]|evpn=IFNAME [udp-port=4789] [next-hop-mac=MAC] "
+     "[mtu=N]; "
      "NAME type=ethdev devargs=D without bridge: a vxlan underlay",
      1, 27, vhd_cmd_port_add,
      "add a port to a bridge"},

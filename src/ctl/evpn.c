@@ -331,6 +331,17 @@ static int bind_kernel(struct vhd_evpn *e, char *err, size_t errlen)
 		snprintf(err, errlen, "evpn %s: no such interface", e->ifname);
 		return -ENODEV;
 	}
+	/* zebra advertises what is on the bridge's other ports only: the
+	 * VXLAN device's entries are the remote ones. */
+	if (strcmp(b.port.kind, "vxlan") == 0 ||
+	    strcmp(b.port.kind, "bridge") == 0) {
+		snprintf(err, errlen,
+			 "evpn %s: is a %s device; name a port of the bridge "
+			 "that carries no traffic (a dummy: ip link add vhd%u "
+			 "type dummy; ip link set vhd%u master BRIDGE)",
+			 e->ifname, b.port.kind, vx->vni, vx->vni);
+		return -EINVAL;
+	}
 	if (b.port.master == 0 || strcmp(b.br.kind, "bridge") != 0) {
 		snprintf(err, errlen,
 			 "evpn %s: not a port of a Linux bridge (ip link set "
@@ -364,9 +375,9 @@ static int bind_kernel(struct vhd_evpn *e, char *err, size_t errlen)
 	if (ntohs(b.vx.port_be) != vx->udp_port) {
 		snprintf(err, errlen,
 			 "evpn %s: VXLAN device %s has dstport %u, not "
-			 "udp-port %u",
+			 "udp-port %u (make it again with dstport %u)",
 			 e->ifname, b.vx.name, ntohs(b.vx.port_be),
-			 vx->udp_port);
+			 vx->udp_port, vx->udp_port);
 		return -EINVAL;
 	}
 	if (b.vx.learning)

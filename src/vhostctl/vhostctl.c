@@ -462,7 +462,7 @@ static void print_table(const json_t *rows, const char *const *keys)
 static void print_kv(const json_t *obj, int indent)
 {
 	static const char *const remote_keys[] = {
-	    "ip",	  "mac",      "rx_packets",    "rx_bytes",
+	    "ip",	  "mac",      "flood",	       "rx_packets", "rx_bytes",
 	    "tx_packets", "tx_bytes", "drop_no_neigh", NULL};
 	const char *k;
 	json_t *v;
