@@ -511,6 +511,8 @@ def bad_configs(d, tp):
         ("a VXLAN device with another UDP port", {"udp-port": "4790"},
          "4790"),
         ("evpn with remote", {"remote": PEER}, "remote"),
+        ("the VXLAN device itself", {"evpn": "vxlan100"}, "dummy"),
+        ("the Linux bridge itself", {"evpn": "br100"}, "dummy"),
     ]
     ports0 = sorted(d.query("/vhostd/ports"))
     list0 = d.ctl("port/list")

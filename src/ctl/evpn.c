@@ -915,19 +915,25 @@ int vhd_evpn_start(struct vhd_port *p, const struct vhd_port_conf *pc,
 		     ? rte_zmalloc("vhd_evpn", sizeof(*e->mac) * e->n_mac, 0)
 		     : NULL;
 	rc = e->mac ? sockets_open() : -ENOMEM;
-	if (rc == 0)
-		rc = bind_kernel(e, err, errlen);
-	else
+	if (rc == 0) {
+		char why[256];
+
+		rc = bind_kernel(e, why, sizeof(why));
+		if (rc < 0)
+			snprintf(err, errlen, "port %s: %s", p->name, why);
+	} else {
 		snprintf(err, errlen, "port %s: evpn: %s", p->name,
 			 rc == -ENOMEM ? "out of memory" : "netlink socket");
+	}
 	if (rc == 0) {
 		p->evpn = e;
 		e->next = evpns;
 		evpns = e;
 		rc = resync(e);
 		if (rc < 0)
-			snprintf(err, errlen, "evpn %s: reading FDB: %s",
-				 e->ifname, strerror(-rc));
+			snprintf(err, errlen,
+				 "port %s: evpn %s: reading the FDB: %s",
+				 p->name, e->ifname, strerror(-rc));
 	}
 	if (rc < 0) {
 		if (p->evpn)
