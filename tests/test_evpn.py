@@ -712,7 +712,7 @@ def body(t, tp, t0):
     net.exchange("g2 sends from EP -> g1", lambda: g["g2"].txq.tx(fs[0]),
                  {"g1": fs})
     wait(lambda: (fdb_entry(d, EP) or {}).get("port") == "g2" and
-         fdb_entry(d, EP).get("evpn") is False,
+         not fdb_entry(d, EP).get("evpn"),
          "vhostd learned EP on g2 (not evpn)")
     wait(lambda: EP in tp.vhd_macs(), "EP written on host 1's vhd100")
 

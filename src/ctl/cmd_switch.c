@@ -505,14 +505,15 @@ static void fdb_entries(json_t *a, const struct vhd_bridge *b)
 		vtep = vhd_ports[port]->type == VHD_PORT_VTEP
 			   ? vhd_ports[vhd_ports[port]->vx_parent]
 			   : NULL;
-		o = json_pack("{s:s,s:i,s:s,s:s,s:o,s:b,s:b}", "bridge",
-			      b->name, "vlan", (int)(e->key >> 48), "mac", mac,
-			      "port", vtep ? vtep->name : vhd_ports[port]->name,
-			      "age",
+		o = json_pack("{s:s,s:i,s:s,s:s,s:o,s:b}", "bridge", b->name,
+			      "vlan", (int)(e->key >> 48), "mac", mac, "port",
+			      vtep ? vtep->name : vhd_ports[port]->name, "age",
 			      e->is_static ? json_null()
 					   : json_integer(vhd_clock - e->seen),
-			      "static", e->is_static == VHD_FDB_STATIC, "evpn",
-			      e->is_static == VHD_FDB_EVPN);
+			      "static", e->is_static == VHD_FDB_STATIC);
+		/* From BGP EVPN (only then: as vtep, a key of its kind). */
+		if (o && e->is_static == VHD_FDB_EVPN)
+			json_object_set_new(o, "evpn", json_true());
 		if (o && vtep)
 			json_object_set_new(
 			    o, "vtep", ip_json(vhd_ports[port]->vx_remote));
