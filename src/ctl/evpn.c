@@ -85,6 +85,12 @@ struct vhd_evpn {
 	uint32_t n_mac;
 	struct evpn_vtep vtep[VHD_VXLAN_REMOTES_MAX];
 	uint32_t fdb_gen, tick; /* FDB generation last written from */
+	/* While the kernel's state is read anew (resync): what it says is
+	 * recorded, acted on once all is read (no remote undone and made
+	 * again meanwhile); the flood VTEPs seen. */
+	bool resyncing;
+	uint16_t n_rs_flood;
+	uint32_t rs_flood[VHD_VXLAN_REMOTES_MAX];
 	uint64_t local_macs, remote_macs, netlink_errors, vtep_full;
 	struct vhd_evpn *next;
 };
@@ -602,9 +608,12 @@ static int neigh_msg(const struct nlmsghdr *nlh, void *arg)
 			continue;
 		/* The VXLAN device's own entries: which VTEP. */
 		if (nd->ndm_ifindex == e->vx_if && n.master == 0 && n.dst) {
-			if (n.key ==
-			    0) { /* 00:00:00:00:00:00: flood (type-3) */
-				vtep_flood(e, n.dst, !del);
+			if (n.key == 0) { /* 00:00:00:00:00:00: flood, type-3 */
+				if (!e->resyncing)
+					vtep_flood(e, n.dst, !del);
+				else if (!del &&
+					 e->n_rs_flood < VHD_VXLAN_REMOTES_MAX)
+					e->rs_flood[e->n_rs_flood++] = n.dst;
 				continue;
 			}
 			m = mac_get(e, n.key, !del);
@@ -614,7 +623,8 @@ static int neigh_msg(const struct nlmsghdr *nlh, void *arg)
 				m->self_ip = n.dst;
 			else if (m->self_ip == n.dst)
 				m->self_ip = 0;
-			mac_eval(e, n.key, m);
+			if (!e->resyncing)
+				mac_eval(e, n.key, m);
 			continue;
 		}
 		/* The bridge's entries (NDA_MASTER; the bridge sets no
@@ -635,7 +645,8 @@ static int neigh_msg(const struct nlmsghdr *nlh, void *arg)
 			m->written = false;
 			e->local_macs--;
 		}
-		mac_eval(e, n.key, m);
+		if (!e->resyncing)
+			mac_eval(e, n.key, m);
 	}
 	return MNL_CB_OK;
 }
@@ -655,8 +666,8 @@ static int dump_neighs(struct vhd_evpn *e)
 	return request(nlh, neigh_msg, NULL);
 }
 
-/* Read the kernel's state anew (start, or events lost): what is not in it
- * any more is undone. */
+/* Read the kernel's state anew (start, or events lost), then act on the
+ * difference: what is not in it any more is undone, what stayed stays. */
 static int resync(struct vhd_evpn *e)
 {
 	const void *k;
@@ -669,13 +680,27 @@ static int resync(struct vhd_evpn *e)
 		e->mac[pos].self_ip = 0;
 		e->mac[pos].master = 0;
 	}
-	for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++)
-		e->vtep[i].flood = e->vtep[i].ip ? false : e->vtep[i].flood;
+	e->resyncing = true;
+	e->n_rs_flood = 0;
 	rc = dump_neighs(e);
+	e->resyncing = false;
 	if (rc < 0)
 		return rc;
-	/* Written entries of an earlier run that this one does not have:
-	 * ours to delete (on the next tick, unless the FDB has them). */
+	for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++) {
+		struct evpn_vtep *v = &e->vtep[i];
+		bool flood = false;
+
+		for (uint16_t j = 0; j < e->n_rs_flood; j++)
+			flood |= e->rs_flood[j] == v->ip;
+		if (v->ip && v->flood && !flood &&
+		    vhd_switch_vtep_flood(v->slot, false) == 0)
+			v->flood = false;
+	}
+	for (uint16_t j = 0; j < e->n_rs_flood; j++)
+		vtep_get(e, e->rs_flood[j], true);
+	/* Entries on the interface that vhostd has not written in this run
+	 * (an earlier run's): its own to delete, on the next tick, unless
+	 * the FDB has them. */
 	it = 0;
 	while ((pos = rte_hash_iterate(e->macs, &k, &d, &it)) >= 0) {
 		struct evpn_mac *m = &e->mac[pos];
@@ -686,14 +711,9 @@ static int resync(struct vhd_evpn *e)
 		}
 		mac_eval(e, key_at(k), m);
 	}
-	for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++) {
-		struct evpn_vtep *v = &e->vtep[i];
-
-		if (v->ip && !v->flood && !v->macs)
-			vtep_put(e, v);
-		else if (v->ip && !v->flood)
-			vhd_switch_vtep_flood(v->slot, false);
-	}
+	for (int i = 0; i < VHD_VXLAN_REMOTES_MAX; i++)
+		if (e->vtep[i].ip)
+			vtep_put(e, &e->vtep[i]);
 	e->fdb_gen = 0; /* write everything on the next tick */
 	return 0;
 }
