@@ -7,6 +7,8 @@
 #                    [--flows 1,16,1024,65536] [--idle-ports 0,16,64,256,1019]
 #                    [--queues 1,4] [--sw-lcores 1,2]
 #   scripts/bench.sh --tcp [--only vhostd-tso,vhostd-mtu,ovs-tso,ovs-mtu]
+#   scripts/bench.sh --vxlan encap,decap [--sizes 64,1518]
+#                    [--only wire,ovs-plain,ovs-vxlan,vhostd-plain,vhostd-vxlan]
 #
 # Topology: the switch under test polls on CPU 1 (--sw-cpu); one dpdk-testpmd
 # generator on CPU 0 (--gen-cpu) with two net_virtio_user ports attached to
@@ -48,6 +50,19 @@
 # 63778-byte TSO super-frames (44 x 1448 B payload, -tso contenders) or
 # 1514-byte segments with complete checksums (-mtu), one ACK back per
 # 64 KiB of payload; Gbit/s counts TCP payload only.
+# --vxlan encap,decap: VXLAN encapsulation and decapsulation (issue 15), a
+# mode of its own (time-sliced; the directions replace --dirs): generator
+# port 0 is the guest (vhost-user port p0 on a learning bridge), port 1 the
+# underlay: vhostd's ethdev up0 (net_vhost, its socket) under vxlan port
+# vx0 (vhostd-vxlan), OVS-DPDK's br-phy port up0 (dpdkvhostuserclient)
+# under br-int's vxlan port (userspace tunnel: br-phy with the local VTEP
+# IP, ovs/route/add, tnl/arp/set) (ovs-vxlan); the -plain contenders put
+# up0 on the guest's bridge (the same traffic without a tunnel), wire is
+# testpmd between the two sockets (the generator's ceiling). encap: the
+# generator replays guest frames (net_pcap, infinite_rx) into port 0 and
+# counts what comes out of the underlay (VXLAN, 50 B more); decap: it
+# replays VXLAN frames (-plain, wire: the inner frames) into port 1 and
+# counts what reaches the guest. Frames and addresses: bench/vxlan.py.
 # Time-sliced (default): per case, every contender and its own generator are
 # started once, then take turns on the two CPUs (SIGSTOP/SIGCONT), one short
 # window each per round, so contenders are compared seconds apart
@@ -66,6 +81,10 @@ EXTRA_CONTENDERS="vhostd-vlan"
 # --tcp (issue 12): its own contenders, wire-* on request
 TCP_CONTENDERS="vhostd-tso,vhostd-mtu,ovs-tso,ovs-mtu"
 TCP_EXTRA_CONTENDERS="wire-tso,wire-mtu"
+# --vxlan (issue 15): its own contenders
+VX_CONTENDERS="wire,ovs-plain,ovs-vxlan,vhostd-plain,vhostd-vxlan"
+VXLAN=""            # --vxlan LIST: encap and/or decap (empty: off)
+DIRS_SET=0          # --dirs given (not with --vxlan)
 
 REPS=3              # sliced: sessions per case; sequential: repetitions
 SIZES=64,1518
@@ -140,7 +159,7 @@ GEN_SHARED_MIN=0.40 # the generator's CPU share that is not "disturbed" when
 # ---- end multiqueue
 
 usage() {
-	sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^[^#]/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 
 Options:
@@ -215,6 +234,14 @@ Options:
   --tcp-check          tcpgen verifies every frame it receives (checksums,
                        lengths): a functional run, not a measurement
   --tcpgen PATH        vhd-tcpgen binary (default build/scripts/bench/vhd-tcpgen)
+ --vxlan LIST:         VXLAN encapsulation and/or decapsulation throughput
+                       (encap,decap; issue 15): contenders $VX_CONTENDERS
+                       (default; with --vhostd-alt also alt-plain,
+                       alt-vxlan); time-sliced; --sizes (numeric, default
+                       64,1518), --reps, --rounds, --window, --settle,
+                       --warmup, --only, --wait-quiet, --quick apply; not
+                       with --dirs, --flows, --idle-ports, --queues,
+                       --sw-lcores, --latency, --tcp, --sequential
  --latency LOADS:      one-way latency p0 -> p1 instead of throughput, e.g.
                        --latency 10,50,90: per contender, size and rep a fresh
                        switch and vhd-latgen (bench/latgen.c) on the generator
@@ -243,7 +270,7 @@ while [ $# -gt 0 ]; do
 	--quick) ;;
 	--reps) REPS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
-	--dirs) DIRS=$2; shift ;;
+	--dirs) DIRS=$2; DIRS_SET=1; shift ;;
 	--only) ONLY=$2; ONLY_SET=1; shift ;;
 	--interval) INTERVAL=$2; shift ;;
 	--ramp-interval) RAMP_INTERVAL=$2; shift ;;
@@ -279,6 +306,7 @@ while [ $# -gt 0 ]; do
 	--tcp-ack-bytes) TCP_ACK_BYTES=$2; shift ;;
 	--tcp-check) TCP_CHECK=1 ;;
 	--tcpgen) TCPGEN=$2; shift ;;
+	--vxlan) VXLAN=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option: $1" ;;
 	esac
@@ -323,8 +351,12 @@ mac_table_size() {
 # (--tcp): a learning bridge whose ports have offloads = yes / no (unless
 # VHD_OL_KEY=0: builds from before issue 12 refuse the key, and have no
 # offloads).
-vhostd_config() { # $1 learning|xconnect|vlan|tso|mtu, $2 $3 sockets, $4 control?
+vhostd_config() { # $1 learning|xconnect|vlan|tso|mtu|vxlan|plain, $2 $3 sockets, $4 control?
 	local mode=$1 port_extra="" br_extra="" i sizes=$SIZES
+	if [ "$mode" = vxlan ] || [ "$mode" = plain ]; then
+		vhostd_vx_config "$@"
+		return
+	fi
 	[ "$CUR_FLOWS" -gt 0 ] && br_extra="; --flows $CUR_FLOWS: room for all 2N MACs (bench.sh mac_table_size)
 mac-table-size = $(mac_table_size)
 ; and no aging while stopped between windows (the clock runs on)
@@ -391,6 +423,70 @@ EOF
 			$i "$(dirname "$2")" $i
 	done
 }
+# --vxlan: the guest's port p0 (SOCK0) and the underlay up0, an ethdev
+# net_vhost whose socket is SOCK1 (the generator's port 1 connects):
+# vxlan: up0 without a bridge under vx0 (VNI, VTEPs and the remote's MAC
+# as next-hop-mac, no ARP: bench/vxlan.py); plain: up0 on br0 (the same
+# frames, no tunnel). MTUs: the inner frames' (1504 for 1518 B, as the
+# plain bench), the underlay 50 more with a tunnel.
+vx_inner_mtu() {
+	local s big=1514
+	for s in ${SIZES//,/ }; do [ "$s" -gt "$big" ] && big=$s; done
+	echo $((big - 14))
+}
+vhostd_vx_config() { # $1 vxlan|plain, $2 $3 sockets, $4 control?
+	local mtu umtu
+	mtu=$(vx_inner_mtu)
+	umtu=$mtu
+	[ "$1" = vxlan ] && umtu=$((mtu + 50))
+	cat <<EOF
+; generated by scripts/bench.sh --vxlan ($1)
+[vhostd]
+lcores = $SW_CPUS
+main-lcore = $GEN_CPU
+socket-mem = 256
+file-prefix = vhdbench$SFX
+${4:+control = $(dirname "$2")/vhostd.ctl}
+
+[bridge br0]
+mode = learning
+; the remote's MAC is learned once (the generator sends it at start):
+; no aging while the pair is stopped between windows
+mac-aging = 3600
+
+[port p0]
+type = vhost-user
+path = $2
+mode = server
+bridge = br0
+mtu = $mtu
+
+[port up0]
+type = ethdev
+devargs = net_vhost0,iface=$3
+mtu = $umtu
+EOF
+	if [ "$1" = vxlan ]; then
+		cat <<EOF
+
+[port vx0]
+type = vxlan
+bridge = br0
+vni = $VX_VNI
+local-ip = $VX_LOCAL_IP
+underlay = up0
+remote = $VX_REMOTE_IP
+next-hop-mac = $VX_VTEP_MAC
+EOF
+	else
+		echo "bridge = br0"
+	fi
+}
+# the addresses of bench/vxlan.py
+eval "$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import vxlan
+for k in ("VNI", "LOCAL_IP", "REMOTE_IP", "VTEP_MAC", "SW_MAC", "GUEST_MAC", "REMOTE_MAC"):
+    print(f"VX_{k}={getattr(vxlan, k)}")' "$HERE/bench")"
+
 if [ -n "$PRINT_CONF" ]; then
 	CUR_FLOWS=${FLOWS%%,*} CUR_IDLE=${IDLE_PORTS%%,*}
 	CUR_FLOWS=${CUR_FLOWS:-0}
@@ -421,6 +517,23 @@ if [ "$TCP" = 1 ]; then
 elif [ "$TCP_CHECK" = 1 ]; then
 	die "--tcp-check: with --tcp only"
 fi
+# --vxlan: its own contenders, the directions instead of --dirs
+if [ -n "$VXLAN" ]; then
+	[ "$TCP" = 0 ] && [ -z "$FLOWS$IDLE_PORTS$QUEUES$SW_LCORES$LATENCY" ] ||
+		die "--vxlan: not with --tcp, --flows, --idle-ports, --queues, --sw-lcores or --latency"
+	[ $SLICED = 1 ] || die "--vxlan: time-sliced only (not with --sequential)"
+	[ $DIRS_SET = 0 ] || die "--vxlan: its directions replace --dirs"
+	for d in ${VXLAN//,/ }; do
+		[[ $d = encap || $d = decap ]] || die "bad --vxlan direction $d (encap, decap)"
+	done
+	ALL_CONTENDERS=$VX_CONTENDERS EXTRA_CONTENDERS=""
+	ALT_CONTENDERS="alt-plain,alt-vxlan"
+	[ $ONLY_SET = 1 ] || ONLY=$VX_CONTENDERS
+	for s in ${SIZES//,/ }; do
+		[[ $s =~ ^[0-9]+$ ]] || die "--vxlan: numeric --sizes only"
+	done
+	DIRS=both # checked below, then the directions
+fi
 if [ -n "$VHOSTD_ALT" ]; then
 	[ -x "$VHOSTD_ALT" ] || die "--vhostd-alt: no executable at $VHOSTD_ALT"
 	ALL_CONTENDERS="$ALL_CONTENDERS,$ALT_CONTENDERS"
@@ -441,6 +554,7 @@ for d in "${DIR_L[@]}"; do
 done
 # --tcp: one case, "size" tcp, one stream port 0 -> port 1 (and its ACKs)
 [ "$TCP" = 1 ] && SIZES=tcp DIRS=oneway SIZE_L=(tcp) DIR_L=(oneway)
+[ -n "$VXLAN" ] && DIRS=$VXLAN && IFS=, read -ra DIR_L <<<"$VXLAN"
 [[ $PICK = best || $PICK = last ]] || die "bad --pick $PICK (best or last)"
 # the new dimensions: one case per value; "" = off (the one default case)
 FLOWS_L=("") IDLE_L=("")
@@ -617,6 +731,8 @@ summarize() { # $1: note for the header
 		echo "# vhostd $VHOSTD (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))${VHOSTD_ALT:+; alt $VHOSTD_ALT}"
 		if [ "$TCP" = 1 ]; then
 			echo "# --tcp: vhd-tcpgen, one TCP stream p0 -> p1, MSS 1448, super-frames of $TCP_SEGS segments (-tso), an ACK per $TCP_ACK_BYTES B of payload; sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of payload levels $TCP_LEVELS segments in flight${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
+		elif [ -n "$VXLAN" ]; then
+			echo "# --vxlan $VXLAN: sliced, $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, sizes $SIZES (inner frames), pcap replay (open loop)${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}; wall time $((t_end - t_start))s"
 		elif [ $SLICED = 1 ]; then
 			echo "# sliced: $REPS sessions x $ROUNDS rounds of one ${WINDOW}s window per contender after ${SETTLE}s, at the last of bursts $BURSTS, sizes $SIZES, dirs $DIRS${GEN_DEVARGS:+, generator devargs $GEN_DEVARGS}${FLOWS:+, flows $FLOWS (pcap replay)}${IDLE_PORTS:+, idle ports ${IDLE_L[*]}}; wall time $((t_end - t_start))s"
 		else
@@ -625,6 +741,8 @@ summarize() { # $1: note for the header
 		echo
 		if [ "$TCP" = 1 ]; then
 			python3 "$HERE/bench/tcpreport.py" "$RESULTS"
+		elif [ -n "$VXLAN" ]; then
+			python3 "$HERE/bench/vxreport.py" "$RESULTS"
 		else
 			python3 "$HERE/bench/report.py" "$RESULTS"
 		fi
@@ -741,12 +859,20 @@ ovs_stop() {
 }
 
 start_ovs() { # $1 log, $2 normal|p2p, $3 tso (--tcp ovs-tso)
-	local lcmask pmdmask c tso=false
+	local tso=false
 	# userspace TSO (docs: Documentation/topics/userspace-tso.rst, OVS 3.1):
 	# read once at start ("requires restarting the daemon"), so set here
 	# with the rest, before vswitchd starts and the vhost ports exist; off,
 	# OVS disables VIRTIO_NET_F_CSUM and with it TSO on its vhost ports
 	[ "${3:-}" = tso ] && tso=true
+	ovs_daemons "$1" $tso || return 1
+	ovs_bridge "$1" "$2"
+}
+
+# ovsdb-server and ovs-vswitchd-dpdk of one contender, its own db, run
+# dir and network namespace
+ovs_daemons() { # $1 log, $2 userspace-tso-enable (true|false)
+	local lcmask pmdmask c tso=$2
 	lcmask=$(printf '0x%x' $((1 << GEN_CPU)))
 	pmdmask=0 # ---- multiqueue: a PMD thread per switch CPU
 	for c in ${SW_CPUS//,/ }; do pmdmask=$((pmdmask | 1 << c)); done
@@ -772,10 +898,18 @@ start_ovs() { # $1 log, $2 normal|p2p, $3 tso (--tcp ovs-tso)
 	# also kernel taps, which two vswitchds (--sliced) would both create
 	ip netns del "vhbovs$SFX" 2>/dev/null # left by a killed run
 	ip netns add "vhbovs$SFX" >>"$1" 2>&1 || return 1
+	# --vxlan: br-phy is a tap in it; without IPv6 it sends nothing
+	# (router solicitations) to the generator's underlay port
+	[ -n "$VXLAN" ] && ip netns exec "vhbovs$SFX" sysctl -qw \
+		net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 >>"$1" 2>&1
 	ip netns exec "vhbovs$SFX" taskset -c "$GEN_CPU" "$OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" \
 		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
 		--log-file="$OVS_DIR/ovs-vswitchd.log" --no-chdir --detach >>"$1" 2>&1 || return 1
 	SW_PID=$(cat "$OVS_DIR/ovs-vswitchd.pid")
+}
+
+ovs_bridge() { # $1 log, $2 normal|p2p
 	local brx=()
 	# --flows: the MAC table as vhostd's (mac_table_size; default 2048), and
 	# as vhostd's no aging of MACs (default 300 s) or of datapath flows
@@ -804,6 +938,66 @@ start_ovs() { # $1 log, $2 normal|p2p, $3 tso (--tcp ovs-tso)
 	# ovs-ofctl talks to the bridge's mgmt socket under OVS_RUNDIR
 	ovs-ofctl dump-flows vhbbr0 >>"$1" 2>&1
 	[ -n "$CUR_IDLE" ] && [ "$CUR_IDLE" -gt 0 ] && { ovs_idle_ports "$1" || return 1; }
+	kill -0 "$SW_PID" 2>/dev/null
+}
+
+# --vxlan: OVS-DPDK's userspace tunnel (OVS docs, "Userspace tunneling"):
+# br-int with the guest's port p0 and the vxlan port vx0 (remote_ip, key,
+# local_ip), br-phy with the underlay port up0 and the local VTEP IP on
+# its own (LOCAL, a tap in the namespace) port; a route to the remote
+# through br-phy (ovs/route/add) and the remote's MAC (tnl/arp/set), so
+# nothing is resolved; br-phy's MAC the one vhostd's underlay has (the
+# replayed VXLAN frames are addressed to it). plain: one bridge with p0
+# and up0. Both ports dpdkvhostuserclient (the generator listens), as the
+# plain bench. Static FDB entries (fdb/add) for the guest's MAC, the remote
+# VM's and (br-phy) the remote VTEP's, so nothing floods (br-int's and
+# br-phy's LOCAL ports are taps); datapath flows kept while the pair is
+# stopped (max-idle, as --flows).
+start_ovs_vx() { # $1 log, $2 vxlan|plain
+	local mtu umtu
+	mtu=$(vx_inner_mtu)
+	umtu=$mtu
+	[ "$2" = vxlan ] && umtu=$((mtu + 50))
+	ovs_daemons "$1" false || return 1
+	VSCTL --no-wait set Open_vSwitch . other_config:max-idle=3600000 >>"$1" 2>&1 || return 1
+	if [ "$2" = plain ]; then
+		VSCTL add-br vhbbr0 -- set bridge vhbbr0 datapath_type=netdev \
+			-- add-port vhbbr0 p0 -- set Interface p0 type=dpdkvhostuserclient \
+			options:vhost-server-path="$SOCK0" mtu_request="$mtu" ofport_request=1 \
+			-- add-port vhbbr0 up0 -- set Interface up0 type=dpdkvhostuserclient \
+			options:vhost-server-path="$SOCK1" mtu_request="$umtu" ofport_request=2 \
+			>>"$1" 2>&1 || return 1
+		{ APPCTL fdb/add vhbbr0 p0 0 "$VX_GUEST_MAC" &&
+		  APPCTL fdb/add vhbbr0 up0 0 "$VX_REMOTE_MAC"; } >>"$1" 2>&1 || return 1
+	else
+		VSCTL add-br br-phy -- set bridge br-phy datapath_type=netdev \
+			other_config:hwaddr="$VX_SW_MAC" \
+			-- add-port br-phy up0 -- set Interface up0 type=dpdkvhostuserclient \
+			options:vhost-server-path="$SOCK1" mtu_request="$umtu" ofport_request=1 \
+			-- add-br br-int -- set bridge br-int datapath_type=netdev \
+			-- add-port br-int p0 -- set Interface p0 type=dpdkvhostuserclient \
+			options:vhost-server-path="$SOCK0" mtu_request="$mtu" ofport_request=1 \
+			-- add-port br-int vx0 -- set Interface vx0 type=vxlan \
+			options:remote_ip="$VX_REMOTE_IP" options:local_ip="$VX_LOCAL_IP" \
+			options:key="$VX_VNI" ofport_request=2 >>"$1" 2>&1 || return 1
+		{ ip netns exec "vhbovs$SFX" ip addr add "$VX_LOCAL_IP/24" dev br-phy &&
+		  ip netns exec "vhbovs$SFX" ip link set br-phy up; } >>"$1" 2>&1 || return 1
+		# the route takes its source address from br-phy's, which
+		# vswitchd learns from the kernel a moment later: until then
+		# "Error while inserting route"
+		local i
+		for ((i = 0; i < 50; i++)); do
+			APPCTL ovs/route/add "$VX_REMOTE_IP/24" br-phy >>"$1" 2>&1 && break
+			sleep 0.2
+		done
+		[ $i -lt 50 ] || return 1
+		{ APPCTL tnl/arp/set br-phy "$VX_REMOTE_IP" "$VX_VTEP_MAC" &&
+		  APPCTL fdb/add br-phy up0 0 "$VX_VTEP_MAC" &&
+		  APPCTL fdb/add br-int p0 0 "$VX_GUEST_MAC" &&
+		  APPCTL fdb/add br-int vx0 0 "$VX_REMOTE_MAC" &&
+		  APPCTL ovs/route/show && APPCTL tnl/ports/show &&
+		  APPCTL tnl/neigh/show; } >>"$1" 2>&1 || return 1
+	fi
 	kill -0 "$SW_PID" 2>/dev/null
 }
 
@@ -849,6 +1043,20 @@ start_vhostd() { # $1 log, $2 learning|xconnect|vlan|tso|mtu, $3 binary
 	vhostd_idle_ports "$1" "$(dirname "$3")/vhostctl"
 }
 
+# --vxlan: the guest's MAC a static FDB entry on p0, and (plain) the
+# remote VM's on up0. A vxlan port takes no static entry (vhostctl: "port
+# vx0 is not on bridge br0", nor vx0/IP): vhostd-vxlan learns the remote
+# VM's MAC from the frames the generator sends once at start (mac-aging
+# 3600 in its config).
+vx_vhostd_fdb() { # $1 log, $2 binary, $3 vxlan|plain
+	local c=("$(dirname "$2")/vhostctl" --socket "$(dirname "$SOCK0")/vhostd.ctl")
+	"${c[@]}" fdb add br0 "$VX_GUEST_MAC" p0 >>"$1" 2>&1 || return 1
+	if [ "$3" = plain ]; then
+		"${c[@]}" fdb add br0 "$VX_REMOTE_MAC" up0 >>"$1" 2>&1 || return 1
+	fi
+	return 0
+}
+
 # --idle-ports above VHOSTD_CONF_IDLE: the rest of vhostd's idle ports, as
 # in vhostd_config, through the control socket; the time it took is logged
 vhostd_idle_ports() { # $1 log, $2 vhostctl
@@ -887,6 +1095,13 @@ start_switch() { # $1 contender, $2 log
 	# receiver has no GSO header and a partial checksum not marked as such
 	wire-tso) start_wire "$2" ",tso=1,ext-buffer=1" ;;
 	wire-mtu) start_wire "$2" ;;
+	# --vxlan
+	vhostd-vxlan) start_vhostd "$2" vxlan "$VHOSTD" && vx_vhostd_fdb "$2" "$VHOSTD" vxlan ;;
+	vhostd-plain) start_vhostd "$2" plain "$VHOSTD" && vx_vhostd_fdb "$2" "$VHOSTD" plain ;;
+	alt-vxlan) start_vhostd "$2" vxlan "$VHOSTD_ALT" && vx_vhostd_fdb "$2" "$VHOSTD_ALT" vxlan ;;
+	alt-plain) start_vhostd "$2" plain "$VHOSTD_ALT" && vx_vhostd_fdb "$2" "$VHOSTD_ALT" plain ;;
+	ovs-vxlan) start_ovs_vx "$2" vxlan ;;
+	ovs-plain) start_ovs_vx "$2" plain ;;
 	esac
 }
 
@@ -936,6 +1151,8 @@ CASE_TAG="" CASE_JSON="" CASE_ARGS=()
 set_case() {
 	CUR_FLOWS=${1:-0} CUR_IDLE=$2
 	CASE_TAG="" CASE_JSON="" CASE_ARGS=()
+	# --vxlan: where gen.py writes its pcaps (bench/vxlan.py)
+	[ -n "$VXLAN" ] && CASE_ARGS+=(--pcap-dir "$WORK/pcap")
 	if [ -n "$1" ]; then
 		CASE_TAG+="-f$1" CASE_JSON+=",\"flows\":$1"
 		CASE_ARGS+=(--flows "$1" --pcap-dir "$WORK/pcap")
@@ -1172,6 +1389,8 @@ done
 # ---- end multiqueue
 if [ $SLICED = 1 ]; then
 	levels=$BURSTS
+	[ -n "$VXLAN" ] && levels=0 # replay: one level, no ramp
+	[ -n "$VXLAN" ] && log "--vxlan $VXLAN: the generator replays frames (net_pcap, open loop) into the guest port (encap) or the underlay port (decap) and counts what comes out of the other; vxlan contenders tunnel (VNI $VX_VNI, $VX_LOCAL_IP <-> $VX_REMOTE_IP), -plain and wire carry the same inner frames bare"
 	[ "$TCP" = 1 ] && levels=$TCP_LEVELS
 	[ "$TCP" = 1 ] && log "--tcp: vhd-tcpgen, one TCP stream port 0 -> port 1 through each contender, payload in flight ramped over $TCP_LEVELS MSS segments, -tso: super-frames of $TCP_SEGS x 1448 B; -mtu: 1514-byte frames; Gbit/s = TCP payload"
 	per_case=$(python3 -c "n=$nruns; b=len('$levels'.split(',')); print(int(n * (12 + $WARMUP + b * ($RAMP_INTERVAL + 1)) + $ROUNDS * n * ($SETTLE + $WINDOW + 0.5)))")

@@ -34,6 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procstat import proc_times, top_others  # noqa: E402
 import swstate  # noqa: E402
+import vxlan  # noqa: E402  --vxlan (bench.sh): dir encap / decap
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROMPT = "testpmd> "
@@ -223,6 +224,20 @@ def measure(tp, a, interval):
         "per_port_rx": [s1[p][0] - s0[p][0] for p in (0, 1)],
         "per_port_tx": [s1[p][2] - s0[p][2] for p in (0, 1)],
     }
+    if vx_dir(a):
+        # ---- vxlan: what the generator offered (the replaying pcap
+        # port's rx), what the switch took of it (the injecting port's tx;
+        # the rest its full ring refused) and what came out: taken < 1 is
+        # a switch-bound window, taken ~1 a generator-bound one
+        src, inj = (2, 0) if a.dir == "encap" else (3, 1)
+        far = 1 - inj
+        if src in s0 and src in s1:
+            off = s1[src][0] - s0[src][0]
+            tx = s1[inj][2] - s0[inj][2]
+            rx = s1[far][0] - s0[far][0]
+            r["offered_mpps"] = off / dt / 1e6
+            r["taken"] = round(tx / off, 4) if off else None
+            r["delivered"] = round(rx / tx, 4) if tx else None
     d, cpu, comm = busiest(sw0, sw1)
     r["sw_share"] = round(d / CLK_TCK / dt, 3) if a.sw_pid else None
     r["sw_thread"] = f"{comm}@cpu{cpu}" if a.sw_pid else None
@@ -273,9 +288,33 @@ def replay(a):
     """The generator replays pcaps (open loop) instead of circulating
     tx_first's packets: --flows, or --queues with --mq-gen replay (io
     forwarding keeps a packet's queue, so circulating packets end up on
-    the queues the switch transmits on: one per switch lcore)."""
-    return bool(a.flows) or (getattr(a, "queues", None) is not None and
-                             getattr(a, "mq_gen", "replay") == "replay")
+    the queues the switch transmits on: one per switch lcore), or a
+    --vxlan direction (vx_dir)."""
+    return bool(a.flows) or vx_dir(a) or (
+        getattr(a, "queues", None) is not None and
+        getattr(a, "mq_gen", "replay") == "replay")
+
+
+# ---- vxlan (bench.sh --vxlan, issue 15)
+def vx_dir(a):
+    """A --vxlan case: dir encap (guest -> switch -> tunnel, frames into
+    generator port 0, counted on port 1, the underlay) or decap (VXLAN
+    frames into port 1, counted on port 0, the guest)."""
+    return getattr(a, "dir", "") in ("encap", "decap")
+
+
+def vx_tunnel(a):
+    """The contender tunnels (its name ends in -vxlan): VXLAN frames on the
+    underlay side; otherwise (-plain, wire) the same inner frames bare."""
+    return a.label.endswith("-vxlan")
+
+
+def vx_expected_size(a, port):
+    """The frame size the generator must receive on PORT (0 guest, 1
+    underlay) in a --vxlan case."""
+    return int(a.size) + (vxlan.OVERHEAD if port == 1 and vx_tunnel(a)
+                          else 0)
+# ---- end vxlan
 
 
 def busy_threads(t0, t1, dt, min_share=0.05):
@@ -399,7 +438,30 @@ def start_generator(a):
     srv = ",server=1" if a.server else ""
     extra_eal, extra_app, mem, mbufs = [], [], 512, 32768
     vq = ""
-    if a.flows and getattr(a, "queues", None) is None:
+    mac1 = MAC1
+    if vx_dir(a):
+        # ---- vxlan: port 2 (net_pcap0) feeds the guest port 0, port 3
+        # (net_pcap1) the underlay port 1 (--portlist=2,0,3,1): the
+        # direction measured replays for ever (infinite_rx), the other
+        # side sends its file once (VX_LEARN frames at `start`), so the
+        # switch learns the MAC of that side (vhostd cannot take a static
+        # FDB entry on a vxlan port) without loading it; what the
+        # generator receives is io-forwarded to the pcap ports, which
+        # drop it
+        size = int(a.size)
+        g = vxlan.write_pcap(a.pcap_dir, "encap", size,
+                             1 if a.dir == "encap" else vxlan.VX_LEARN)
+        u = vxlan.write_pcap(a.pcap_dir,
+                             "decap" if vx_tunnel(a) else "plain", size,
+                             1 if a.dir == "decap" else vxlan.VX_LEARN)
+        inf = (",infinite_rx=1" if a.dir == "encap" else "",
+               ",infinite_rx=1" if a.dir == "decap" else "")
+        extra_eal = ["--vdev", f"net_pcap0,rx_pcap={g}{inf[0]}",
+                     "--vdev", f"net_pcap1,rx_pcap={u}{inf[1]}"]
+        # 1518-byte inner frames are 1568 in VXLAN
+        extra_app = ["--portlist=2,0,3,1", "--max-pkt-len=1600"]
+        mac1 = vxlan.VTEP_MAC
+    elif a.flows and getattr(a, "queues", None) is None:
         pa, pb = swstate.write_pcaps(a.pcap_dir, a.flows, int(a.size))
         extra_eal = ["--vdev", f"net_pcap0,rx_pcap={pa},infinite_rx=1",
                      "--vdev", f"net_pcap1,rx_pcap={pb},infinite_rx=1"]
@@ -439,7 +501,7 @@ def start_generator(a):
             "--vdev", f"net_virtio_user0,path={a.sock0},queue_size=1024,"
                       f"mac={MAC0}{srv}{vq}{a.vdev_extra}",
             "--vdev", f"net_virtio_user1,path={a.sock1},queue_size=1024,"
-                      f"mac={MAC1}{srv}{vq}{a.vdev_extra}",
+                      f"mac={mac1}{srv}{vq}{a.vdev_extra}",
             *extra_eal,
             "--", "-i", "--nb-cores=1", "--forward-mode=io", "--no-flush-rx",
             "--rxd=1024", "--txd=1024", "--burst=32",
@@ -481,6 +543,19 @@ def judge(res, a):
         # one-way: nothing may come back on generator port 0
         if res["per_port_rx"][0] > 0.01 * max(1, res["per_port_rx"][1]):
             why.append("one-way check failed (rx on port 0)")
+    if vx_dir(a):
+        # ---- vxlan: everything arrives on the far side, and in frames of
+        # the size it must have there (encapsulated: 50 B more)
+        far = 1 if a.dir == "encap" else 0
+        if res["per_port_rx"][1 - far] > 0.01 * max(1, res["per_port_rx"][far]):
+            why.append(f"{a.dir} check failed (rx on port {1 - far})")
+        want = vx_expected_size(a, far)
+        rx = res["per_port_rx"][far]
+        if rx and abs(res["mean_size"] - want) > 1:
+            why.append(f"{a.dir} check failed (frames of "
+                       f"{res['mean_size']:.1f} B, expected {want})")
+        # the guest's frames, whatever crossed the underlay
+        res["inner_gbps"] = rx * int(a.size) * 8 / res["dt"] / 1e9
     if a.flows and "flooded_delta" in res and res.get("pkts"):
         # vhostd floods what it has not learned: a learning switch
         # measured here should flood (next to) nothing
@@ -558,7 +633,8 @@ def main():
     ap.add_argument("--sw-cpu", type=int, default=1)
     ap.add_argument("--sw-pid", type=int, default=0)
     ap.add_argument("--size", default="64", help="frame size (no FCS) or imix")
-    ap.add_argument("--dir", default="both", choices=("both", "oneway"))
+    ap.add_argument("--dir", default="both",
+                    choices=("both", "oneway", "encap", "decap"))
     ap.add_argument("--bursts", default="32,64,128")
     ap.add_argument("--ramp-interval", type=float, default=2.0)
     ap.add_argument("--warmup", type=float, default=3.0)

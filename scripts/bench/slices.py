@@ -89,7 +89,8 @@ def main():
                     "is the vhost-user server; PROBE as gen.py --probe, "
                     "SHOW as gen.py --show")
     ap.add_argument("--size", default="64")
-    ap.add_argument("--dir", default="both", choices=("both", "oneway"))
+    ap.add_argument("--dir", default="both",
+                    choices=("both", "oneway", "encap", "decap"))
     ap.add_argument("--bursts", default="32,64,128",
                     help="cumulative bursts (of 32) injected per port; the "
                     "windows run at the last")
