@@ -40,13 +40,11 @@ FRR daemon, netns or FRR run dir left.
 
 Needs FRR (/usr/lib/frr/zebra, bgpd, vtysh; Debian package frr).
 """
-import ctypes
 import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -55,6 +53,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
+from nstest import Sock, add_netns  # noqa: E402
 
 FRR = "/usr/lib/frr"
 FRR_RUN = "/var/run/frr"
@@ -102,55 +101,6 @@ def frame(dst, src, size=80, tag=b""):
 
 # ------------------------------------------------------------- netns
 
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-class netns:
-    """A context in which sockets are made in netns NAME (setns on this
-    thread; a socket keeps the netns it was made in)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns " + self.name)
-        finally:
-            os.close(fd)
-
-    def __exit__(self, *exc):
-        try:
-            if _libc.setns(self.home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(self.home)
-
-
-class Sock(vt.RawSocket):
-    """A packet socket on IFNAME in netns NS."""
-
-    def __init__(self, ns, ifname):
-        with netns(ns):
-            super().__init__(ifname)
-        self.s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
-
-    def drain(self):
-        """The test's frames queued now (not waiting for more)."""
-        got = []
-        while True:
-            try:
-                data, addr = self.s.recvfrom(65535)
-            except BlockingIOError:
-                return got
-            if addr[2] != socket.PACKET_OUTGOING and \
-                    data[12:14] == ETYPE_B:
-                got.append(data)
-
-
 # ------------------------------------------------------------- kernel
 
 class Topo:
@@ -187,21 +137,6 @@ class Topo:
         return {e["mac"] for e in self.fdb(self.h1, "vhd100")
                 if e.get("state") == "static" and
                 e.get("master") == "br100"}
-
-
-def add_netns(n):
-    subprocess.call(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
-    sh("ip", "netns", "add", n)
-    # No IPv6 (no ND/MLD frames of the hosts' own among the counted ones),
-    # no br_netfilter on the Linux bridges.
-    # (-e: a kernel without br_netfilter has no net.bridge keys.)
-    sh("ip", "netns", "exec", n, "sysctl", "-eqw",
-       "net.ipv6.conf.all.disable_ipv6=1",
-       "net.ipv6.conf.default.disable_ipv6=1",
-       "net.bridge.bridge-nf-call-iptables=0",
-       "net.bridge.bridge-nf-call-ip6tables=0",
-       "net.bridge.bridge-nf-call-arptables=0")
-    sh("ip", "-n", n, "link", "set", "lo", "up")
 
 
 def add_vni(ns, local, vni=VNI, br="br100", vx="vxlan100"):
@@ -573,7 +508,7 @@ def body(t, tp, t0):
     g = {"g1": vu.Guest(t.path("g1.sock")), "g2": vu.Guest(t.path("g2.sock"))}
     d.wait_up("g1", "g2", "up0")
     base = d.mbufs_in_use()
-    ep = Sock(tp.ep, "ep0")
+    ep = Sock(tp.ep, "ep0", ETYPE_B)
     net = Net(g, ep)
     br2_mac = json.loads(out("ip", "-n", h2, "-j", "link", "show",
                              "br100"))[0]["address"]

@@ -35,7 +35,6 @@ on (expect()); it fails at the end with all of them. IPv4 options are not
 bad input (RFC 7348 does not forbid them and Linux takes them): the frame
 must be decapsulated. Fragments are not sent: see the comment at "bads".
 """
-import ctypes
 import os
 import socket
 import struct
@@ -46,6 +45,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
+from nstest import Sock, add_netns  # noqa: E402
 
 VNI = 100
 PORT = 4789
@@ -63,33 +63,6 @@ INNER_SRC = socket.inet_aton("192.168.100.1")    # g1's inner IPv4 flows
 
 # ------------------------------------------------------------- netns
 
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-class netns:
-    """A context in which sockets are made in netns NAME (setns on this
-    thread; a socket keeps the netns it was made in)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns " + self.name)
-        finally:
-            os.close(fd)
-
-    def __exit__(self, *exc):
-        try:
-            if _libc.setns(self.home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(self.home)
-
 
 def sh(*argv):
     subprocess.check_call(argv, stdin=subprocess.DEVNULL)
@@ -97,26 +70,6 @@ def sh(*argv):
 
 def out(*argv):
     return subprocess.check_output(argv, stdin=subprocess.DEVNULL).decode()
-
-
-class Sock(vt.RawSocket):
-    """A packet socket on IFNAME in netns NS."""
-
-    def __init__(self, ns, ifname):
-        with netns(ns):
-            super().__init__(ifname)
-        self.s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
-
-    def drain(self):
-        """Frames queued now (not waiting for more)."""
-        got = []
-        while True:
-            try:
-                data, addr = self.s.recvfrom(65535)
-            except BlockingIOError:
-                return got
-            if addr[2] != socket.PACKET_OUTGOING:
-                got.append(data)
 
 
 # ------------------------------------------------------------- frames
@@ -198,22 +151,7 @@ def topology(t):
     tag = "%d" % (os.getpid() % 100000)
     ns = {k: "vx%s%s" % (tag, k) for k in ("u", "a", "b", "ea", "eb")}
     for n in ns.values():
-        subprocess.call(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
-        sh("ip", "netns", "add", n)
-        t.cleanups.append(lambda n=n: subprocess.call(["ip", "netns", "del",
-                                                       n]))
-        # No IPv6 anywhere: no ND, MLD or router solicitations on the
-        # wires whose every frame is counted.
-        # No br_netfilter on the Linux bridges (it is built in here, on in
-        # every new netns): it would check, defragment or drop the bad
-        # input before it reaches vhostd.
-        sh("ip", "netns", "exec", n, "sysctl", "-qw",
-           "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1",
-           "net.bridge.bridge-nf-call-iptables=0",
-           "net.bridge.bridge-nf-call-ip6tables=0",
-           "net.bridge.bridge-nf-call-arptables=0")
-        sh("ip", "-n", n, "link", "set", "lo", "up")
+        add_netns(n, t)
     host = "vxu%sa" % tag
     subprocess.call(["ip", "link", "del", host], stderr=subprocess.DEVNULL)
     sh("ip", "link", "add", host, "type", "veth", "peer", "name", "uh",

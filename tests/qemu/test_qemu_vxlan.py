@@ -52,6 +52,7 @@ sys.path.insert(0, HERE)
 from vhdtest import (Vhostd, check, run, wait_stable,  # noqa: E402
                      wait_until)
 import guest  # noqa: E402
+from nstest import add_netns  # noqa: E402
 from qtest import (ENDPOINT, boot, guest_listen, guest_sum,  # noqa: E402
                    ns_spawn, ping, result)
 
@@ -103,20 +104,7 @@ def topology(t, tag):
     ns = {"v": t.tag + "v", "e": t.tag + "e"}
     root_if = tag + "u"
     for n in ns.values():
-        subprocess.call(["ip", "netns", "del", n], stderr=subprocess.DEVNULL)
-        sh("ip", "netns", "add", n)
-        t.cleanups.append(lambda n=n: subprocess.call(["ip", "netns", "del",
-                                                       n]))
-        # No IPv6 (no ND, MLD or router solicitations in the tunnel whose
-        # every frame is counted); no br_netfilter on "kbr" (built in
-        # here, on in every new netns).
-        sh("ip", "netns", "exec", n, "sysctl", "-qw",
-           "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1",
-           "net.bridge.bridge-nf-call-iptables=0",
-           "net.bridge.bridge-nf-call-ip6tables=0",
-           "net.bridge.bridge-nf-call-arptables=0")
-        sh("ip", "-n", n, "link", "set", "lo", "up")
+        add_netns(n, t)
     v, e = ns["v"], ns["e"]
     subprocess.call(["ip", "link", "del", root_if], stderr=subprocess.DEVNULL)
     sh("ip", "link", "add", root_if, "mtu", "1500", "type", "veth", "peer",
