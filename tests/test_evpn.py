@@ -53,7 +53,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
-from nstest import Sock, add_netns  # noqa: E402
+from nstest import Sock, add_netns, exchange  # noqa: E402
 
 FRR = "/usr/lib/frr"
 FRR_RUN = "/var/run/frr"
@@ -399,26 +399,9 @@ class Net:
             time.sleep(0.01)
 
     def exchange(self, what, send, want, timeout=10):
-        """SEND(); WANT maps a place to the exact frames it must get, in
-        order; every other place gets nothing."""
-        send()
-        got = {n: [] for n in list(self.g) + ["ep"]}
-
-        def arrived():
-            for n, fs in self.poll().items():
-                got[n] += fs
-            return all(len(got[n]) >= len(want[n]) for n in want)
-        vt.wait_until(arrived, timeout, what)
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            arrived()
-            time.sleep(0.01)
-        for n in got:
-            exp = want.get(n, [])
-            vt.check(got[n] == exp, "%s: %s got %d frames %r, wanted %d %r" %
-                     (what, n, len(got[n]), [f[:24] for f in got[n]],
-                      len(exp), [f[:24] for f in exp]))
-        print("ok: %s" % what)
+        """As nstest.exchange, over the guests and the endpoint."""
+        exchange(self.poll, list(self.g) + ["ep"], what, send, want,
+                 timeout)
 
 
 def wait(fn, what, timeout=15):

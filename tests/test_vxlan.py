@@ -45,7 +45,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
-from nstest import Sock, add_netns  # noqa: E402
+from nstest import Sock, add_netns, exchange  # noqa: E402
 
 VNI = 100
 PORT = 4789
@@ -232,24 +232,8 @@ class Net:
         order; every other place gets nothing (a short look for strays
         once the wanted ones are in)."""
         self.captured = []
-        send()
-        got = {n: [] for n in list(self.g) + list(self.eps)}
-
-        def arrived():
-            for n, fs in self.poll().items():
-                got[n] += fs
-            return all(len(got[n]) >= len(want[n]) for n in want)
-        vt.wait_until(arrived, timeout, what)
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            arrived()
-            time.sleep(0.01)
-        for n in got:
-            exp = want.get(n, [])
-            vt.check(got[n] == exp, "%s: %s got %d frames %r, wanted %d %r" %
-                     (what, n, len(got[n]), [f[:24] for f in got[n]],
-                      len(exp), [f[:24] for f in exp]))
-        print("ok: %s" % what)
+        exchange(self.poll, list(self.g) + list(self.eps), what, send,
+                 want, timeout)
 
 
 PROBLEMS = []

@@ -5,6 +5,7 @@ import ctypes
 import os
 import socket
 import subprocess
+import time
 
 import vhdtest as vt
 
@@ -80,3 +81,28 @@ def add_netns(name, t=None):
          "net.bridge.bridge-nf-call-arptables=0"],
         stdin=subprocess.DEVNULL)
     subprocess.check_call(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
+def exchange(poll, places, what, send, want, timeout=10):
+    """SEND(); WANT maps a place to the exact frames it must get, in
+    order; every other place of PLACES gets nothing (a short look for
+    strays once the wanted ones are in). POLL() returns what arrived
+    since its last call, {place: [frames]}."""
+    send()
+    got = {n: [] for n in places}
+
+    def arrived():
+        for n, fs in poll().items():
+            got[n] += fs
+        return all(len(got[n]) >= len(want[n]) for n in want)
+    vt.wait_until(arrived, timeout, what)
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        arrived()
+        time.sleep(0.01)
+    for n in got:
+        exp = want.get(n, [])
+        vt.check(got[n] == exp, "%s: %s got %d frames %r, wanted %d %r" %
+                 (what, n, len(got[n]), [f[:24] for f in got[n]],
+                  len(exp), [f[:24] for f in exp]))
+    print("ok: %s" % what)
