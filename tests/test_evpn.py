@@ -53,7 +53,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
-from nstest import Sock, add_netns, exchange  # noqa: E402
+from nstest import (Sock, add_netns, drain_quiet,  # noqa: E402
+                    exchange)
 
 FRR = "/usr/lib/frr"
 FRR_RUN = "/var/run/frr"
@@ -392,11 +393,7 @@ class Net:
         return got
 
     def drain(self, quiet=0.3):
-        end = time.monotonic() + quiet
-        while time.monotonic() < end:
-            if any(self.poll().values()):
-                end = time.monotonic() + quiet
-            time.sleep(0.01)
+        drain_quiet(self.poll, quiet)
 
     def exchange(self, what, send, want, timeout=10):
         """As nstest.exchange, over the guests and the endpoint."""

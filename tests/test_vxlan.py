@@ -45,7 +45,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import vhdtest as vt  # noqa: E402
 import vhostuser as vu  # noqa: E402
-from nstest import Sock, add_netns, exchange  # noqa: E402
+from nstest import (Sock, add_netns, drain_quiet,  # noqa: E402
+                    exchange)
 
 VNI = 100
 PORT = 4789
@@ -220,11 +221,7 @@ class Net:
         return got
 
     def drain(self, quiet=0.3):
-        end = time.monotonic() + quiet
-        while time.monotonic() < end:
-            if any(self.poll().values()):
-                end = time.monotonic() + quiet
-            time.sleep(0.01)
+        drain_quiet(self.poll, quiet)
         self.captured = []
 
     def exchange(self, what, send, want, timeout=10):

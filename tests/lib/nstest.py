@@ -106,3 +106,13 @@ def exchange(poll, places, what, send, want, timeout=10):
                  (what, n, len(got[n]), [f[:24] for f in got[n]],
                   len(exp), [f[:24] for f in exp]))
     print("ok: %s" % what)
+
+
+def drain_quiet(poll, quiet=0.3):
+    """Call POLL() until nothing has arrived for QUIET seconds (what is
+    still on its way from an earlier step goes)."""
+    end = time.monotonic() + quiet
+    while time.monotonic() < end:
+        if any(poll().values()):
+            end = time.monotonic() + quiet
+        time.sleep(0.01)
